@@ -1,0 +1,61 @@
+/*
+ * cdaemon.h: what the C constructor (cdaemon.c) and the Go bridge
+ * (preinit.go) share. The constructor fills cdaemon_state before the Go
+ * runtime exists; Go reads it once, in package init.
+ */
+#ifndef CDAEMON_H
+#define CDAEMON_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Launcher exit statuses, from sysexits.h. */
+enum {
+	CDAEMON_EX_OK = 0,
+	CDAEMON_EX_FAIL = 1,        /* Fail(), or a wait that timed out */
+	CDAEMON_EX_USAGE = 64,      /* invalid CDAEMON_* value */
+	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely: threads, no constructor */
+	CDAEMON_EX_OSERR = 71,      /* fork, setsid, pipe, dup2 failed */
+	CDAEMON_EX_CANTCREAT = 73,  /* a stdio target, the pidfile or the directory */
+	CDAEMON_EX_TEMPFAIL = 75,   /* already running: the pidfile is locked */
+};
+
+/* CDAEMON */
+enum { CDAEMON_MODE_AUTO, CDAEMON_MODE_ON, CDAEMON_MODE_OFF };
+
+/* CDAEMON_WAIT: how long the launcher waits. */
+enum { CDAEMON_WAIT_NONE, CDAEMON_WAIT_START, CDAEMON_WAIT_READY };
+
+/*
+ * Status pipe messages, daemon side to launcher. A message is a 4-byte
+ * header (type, exit status, payload length little-endian) and a payload,
+ * written with one write(2) of at most PIPE_BUF bytes so it arrives whole.
+ */
+enum {
+	CDAEMON_MSG_PID = 'P',      /* payload: the daemon's pid in decimal */
+	CDAEMON_MSG_STARTED = 'S',  /* package cdaemon's init ran in the daemon */
+	CDAEMON_MSG_READY = 'R',    /* the program called Ready() */
+	CDAEMON_MSG_FAILED = 'F',   /* payload: why; status: the launcher's exit */
+};
+#define CDAEMON_MSG_HEADER 4
+#define CDAEMON_MSG_MAX 4000    /* payload bytes, below PIPE_BUF */
+
+/* What the constructor did, for the Go API. */
+struct cdaemon_state {
+	int ran;                   /* the constructor ran at all */
+	int daemonized;            /* this process is the daemon */
+	int mode;                  /* CDAEMON_MODE_* */
+	int wait;                  /* CDAEMON_WAIT_* */
+	int launcher_pid;          /* the pid the program was started with */
+	int status_fd;             /* write end of the status pipe, or -1 */
+	int pidfile_fd;            /* locked pidfile, or -1 */
+	struct timespec entry;     /* CLOCK_MONOTONIC at constructor entry */
+	char reason[128];          /* why it did not daemonize */
+	char dir[PATH_MAX];        /* the launcher's working directory */
+	char pidfile[PATH_MAX];    /* the pidfile as given, or "" */
+};
+
+extern struct cdaemon_state cdaemon_state;
+
+#endif
