@@ -1,0 +1,283 @@
+// Command probe is the program the integration tests daemonize. It
+// imports cdaemon, looks at itself from the inside once the daemon runs,
+// writes what it saw as JSON to -report, and then behaves as asked: stay
+// up until SIGTERM, fail, exit or panic before Ready, serve a socket.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cdaemon/cdaemon"
+	"golang.org/x/sys/unix"
+)
+
+// Report is what the daemon saw of itself. The tests decode it with the
+// same type (tests/report_test.go keeps a copy in sync).
+type Report struct {
+	PID, PPID, SID, PGRP int
+	TTYNr, TPGID         int
+	DevTTYErr            string // error opening /dev/tty ("" if it opened)
+	PtyCTTY              bool   // opening a pty slave made it our terminal
+	PtyErr               string
+	FDs                  map[int]string // fd -> readlink target
+	FDFlags              map[int]int    // fd -> F_GETFD flags
+	Umask                int
+	Cwd                  string
+	SigIgn, SigBlk       string
+	Env                  []string
+	Info                 cdaemon.State
+	Runtime              map[string]string // check -> "ok" or the error
+}
+
+func main() {
+	report := flag.String("report", "", "write the self-report to this `file`")
+	ready := flag.Bool("ready", false, "call cdaemon.Ready after the report")
+	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
+	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
+	exit := flag.Int("exit", -1, "exit with this status before Ready")
+	doPanic := flag.Bool("panic", false, "panic before Ready")
+	runtimeChecks := flag.Bool("runtime", false, "exercise goroutines, timers, network, signals and os/exec")
+	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
+	say := flag.String("say", "", "write this line to stdout and to stderr")
+	flag.Parse()
+
+	r := inspect()
+	if *pty {
+		r.PtyCTTY, r.PtyErr = openPty()
+	}
+	if *runtimeChecks {
+		r.Runtime = exercise()
+	}
+	if *say != "" {
+		fmt.Fprintln(os.Stdout, "stdout: "+*say)
+		fmt.Fprintln(os.Stderr, "stderr: "+*say)
+	}
+	var ln net.Listener
+	if *listen != "" {
+		var err error
+		if ln, err = net.Listen("tcp", *listen); err != nil {
+			cdaemon.Fail(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		write(*report+".port", []byte(strconv.Itoa(port)))
+		go serve(ln)
+	}
+	if *report != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		write(*report, b)
+	}
+	switch {
+	case *fail != "":
+		cdaemon.Fail(errors.New(*fail))
+	case *exit >= 0:
+		os.Exit(*exit)
+	case *doPanic:
+		panic("probe: panic before ready")
+	}
+	if *ready {
+		if err := cdaemon.Ready(); err != nil {
+			fmt.Fprintln(os.Stderr, "probe: Ready:", err)
+			os.Exit(3)
+		}
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	<-sigs
+}
+
+// write creates the file atomically so a reader never sees half of it.
+func write(path string, b []byte) {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		cdaemon.Fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		cdaemon.Fail(err)
+	}
+}
+
+func serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		fmt.Fprintln(c, "hello from", os.Getpid())
+		c.Close()
+	}
+}
+
+func inspect() Report {
+	r := Report{
+		PID: os.Getpid(), PPID: os.Getppid(), PGRP: syscall.Getpgrp(),
+		FDs: map[int]string{}, FDFlags: map[int]int{}, Info: cdaemon.Info(),
+		Env: os.Environ(),
+	}
+	r.SID, _ = unix.Getsid(0)
+	if stat, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// Fields after the command name, which is in parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		r.TTYNr, _ = strconv.Atoi(f[4])
+		r.TPGID, _ = strconv.Atoi(f[5])
+	}
+	if f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err != nil {
+		r.DevTTYErr = err.Error()
+	} else {
+		f.Close()
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		fd, _ := strconv.Atoi(e.Name())
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil {
+			continue // the fd ReadDir itself used
+		}
+		r.FDs[fd] = target
+		r.FDFlags[fd], _ = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	}
+	r.Cwd, _ = os.Getwd()
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			k, v, _ := strings.Cut(s.Text(), ":")
+			v = strings.TrimSpace(v)
+			switch k {
+			case "Umask":
+				u, _ := strconv.ParseInt(v, 8, 32)
+				r.Umask = int(u)
+			case "SigIgn":
+				r.SigIgn = v
+			case "SigBlk":
+				r.SigBlk = v
+			}
+		}
+		f.Close()
+	}
+	return r
+}
+
+// openPty opens a new pty slave without O_NOCTTY, as a careless library
+// might, and reports whether the process gained a controlling terminal.
+func openPty() (bool, string) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer m.Close()
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return false, err.Error()
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		return false, err.Error()
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR, 0) // no O_NOCTTY
+	if err != nil {
+		return false, err.Error()
+	}
+	defer s.Close()
+	_, err = unix.IoctlGetInt(int(s.Fd()), unix.TIOCGPGRP) // works only on our ctty
+	if tty, e := os.OpenFile("/dev/tty", os.O_RDWR, 0); e == nil {
+		tty.Close()
+		return true, ""
+	}
+	return err == nil, ""
+}
+
+// exercise checks the Go runtime works in the daemon.
+func exercise() map[string]string {
+	res := map[string]string{}
+	check := func(name string, f func() error) {
+		if err := f(); err != nil {
+			res[name] = err.Error()
+		} else {
+			res[name] = "ok"
+		}
+	}
+	check("goroutines", func() error {
+		done := make(chan int)
+		for i := 0; i < 100; i++ {
+			go func(i int) { done <- i }(i)
+		}
+		sum := 0
+		for i := 0; i < 100; i++ {
+			sum += <-done
+		}
+		if sum != 4950 {
+			return fmt.Errorf("sum %d", sum)
+		}
+		return nil
+	})
+	check("timers", func() error {
+		select {
+		case <-time.After(10 * time.Millisecond):
+			return nil
+		case <-time.After(30 * time.Second):
+			return errors.New("timer did not fire")
+		}
+	})
+	check("network", func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				c.Write([]byte("pong\n"))
+				c.Close()
+			}
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if line != "pong\n" {
+			return fmt.Errorf("read %q, %v", line, err)
+		}
+		return nil
+	})
+	check("signal.Notify", func() error {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGUSR1, syscall.SIGHUP)
+		defer signal.Stop(c)
+		for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGHUP} {
+			syscall.Kill(os.Getpid(), sig)
+			select {
+			case got := <-c:
+				if got != sig {
+					return fmt.Errorf("got %v, want %v", got, sig)
+				}
+			case <-time.After(30 * time.Second):
+				return fmt.Errorf("%v not delivered", sig)
+			}
+		}
+		return nil
+	})
+	check("os/exec", func() error {
+		out, err := exec.Command("/bin/sh", "-c", "echo $((6*7))").Output()
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(out)) != "42" {
+			return fmt.Errorf("output %q", out)
+		}
+		return nil
+	})
+	return res
+}
