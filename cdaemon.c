@@ -603,8 +603,7 @@ static _Noreturn void fail_to(int fd, int status, const char *what)
 struct launcher {
 	const struct config *c;
 	const struct files *f;
-	pid_t middle, daemon;       /* daemon: -1 until the middle reports it */
-	int middle_status, daemon_status; /* -1 until reaped */
+	pid_t middle, daemon; /* daemon: -1 until the middle reports it */
 };
 
 static long long now_ms(void)
@@ -614,65 +613,66 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* Reap children until the daemon is reaped (or, when its pid is unknown,
- * until none are left), or the deadline passes. 1 if done. */
-static int reap(struct launcher *l, long long deadline)
+/*
+ * Wait until child pid has ended, without reaping it (WNOWAIT): while it
+ * is an unreaped zombie its pid, and so its process group id, cannot be
+ * reused, which keeps kill(-group) aimed at our processes. Returns 1 and
+ * the wait status, or 0 at the deadline.
+ */
+static int wait_exit(pid_t pid, long long deadline, int *status)
 {
 	for (;;) {
-		int st;
-		pid_t pid = waitpid(-1, &st, WNOHANG);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid < 0) /* ECHILD: nothing left */
+		siginfo_t si;
+		si.si_pid = 0;
+		if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR) {
+			*status = 0; /* not our child (any more): nothing to wait for */
 			return 1;
-		if (pid == l->middle)
-			l->middle_status = st;
-		else if (pid == l->daemon || l->daemon < 0) {
-			l->daemon = pid;
-			l->daemon_status = st;
 		}
-		if (l->daemon_status >= 0 && l->daemon > 0 && pid == l->daemon)
+		if (si.si_pid == pid) {
+			*status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+							   : W_EXITCODE(0, si.si_status);
 			return 1;
-		if (pid > 0)
-			continue;
+		}
 		if (now_ms() >= deadline)
 			return 0;
 		usleep(1000);
 	}
 }
 
-/* Stop the daemon's process group: the daemon and anything it started. */
-static void stop_daemon(struct launcher *l)
-{
-	pid_t group = l->middle; /* setsid made the middle's pid the group id */
-	if (!reap(l, now_ms())) {
-		kill(-group, SIGTERM);
-		if (!reap(l, now_ms() + GRACE_MS)) {
-			kill(-group, SIGKILL);
-			reap(l, now_ms() + 10 * GRACE_MS);
-		}
-	}
-	kill(-group, SIGKILL); /* stragglers the daemon left */
-	reap(l, now_ms() + GRACE_MS);
-}
-
-/* Remove the pidfile of a start that failed. The launcher still shares
- * the lock, so the file is ours; check it is still the same inode. */
-static void remove_pidfile(const struct launcher *l)
-{
-	struct stat a, b;
-	const char *path = cdaemon_state.pidfile;
-	if (l->f->pidfile < 0)
-		return;
-	if (fstat(l->f->pidfile, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
-	    a.st_ino == b.st_ino)
-		unlink(path);
-}
-
+/*
+ * The start failed: make sure nothing of it is left, then exit. The
+ * daemon gets GRACE_MS to end by itself (after Fail it is already on its
+ * way), then SIGTERM, then SIGKILL. Its process group (the session the
+ * middle made, whose id is the middle's pid) is killed last, for anything
+ * the daemon started; the middle is reaped only after that, so the group
+ * id cannot have been reused.
+ */
 static _Noreturn void launcher_fail(struct launcher *l, int status)
 {
-	stop_daemon(l);
-	remove_pidfile(l);
+	pid_t group = l->middle;
+	int st;
+	if (l->daemon > 0 && !wait_exit(l->daemon, now_ms() + GRACE_MS, &st)) {
+		kill(-group, SIGTERM);
+		if (!wait_exit(l->daemon, now_ms() + GRACE_MS, &st))
+			kill(-group, SIGKILL);
+	}
+	kill(-group, SIGKILL);
+	/* Reap the middle, the daemon and the daemon's children, which were
+	 * re-parented to us (we are their subreaper). */
+	for (long long end = now_ms() + 10 * GRACE_MS; now_ms() < end;) {
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid < 0 && errno != EINTR)
+			break; /* ECHILD: none left */
+		if (pid == 0)
+			usleep(1000);
+	}
+	/* The launcher still shares the lock, so the pidfile is ours to
+	 * remove; check the path still names the same file. */
+	struct stat a, b;
+	const char *path = cdaemon_state.pidfile;
+	if (l->f->pidfile >= 0 && fstat(l->f->pidfile, &a) == 0 && lstat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		unlink(path);
 	_exit(status);
 }
 
@@ -682,29 +682,24 @@ static const char *wait_point(int wait)
 }
 
 /* The status pipe closed before the wait point: say how the daemon (or,
- * failing that, the middle process) ended and exit with that status. */
+ * if it was never reported, the middle process) ended and exit with its
+ * status, 128+signal if it was killed. */
 static _Noreturn void launcher_eof(struct launcher *l)
 {
 	int st, status;
-	const char *who = "the daemon";
-	pid_t pid = l->daemon;
+	const char *who = l->daemon > 0 ? "the daemon" : "the intermediate process";
+	pid_t pid = l->daemon > 0 ? l->daemon : l->middle;
 
-	reap(l, now_ms() + GRACE_MS);
-	if (l->daemon_status >= 0) {
-		st = l->daemon_status;
-	} else if (l->daemon < 0 && l->middle_status >= 0) {
-		st = l->middle_status;
-		who = "the intermediate process";
-		pid = l->middle;
-	} else {
-		say("the daemon (pid %d) closed its status pipe before it was %s; stopping it",
-		    (int)l->daemon, wait_point(l->c->wait));
+	if (!wait_exit(pid, now_ms() + GRACE_MS, &st)) {
+		say("%s (pid %d) closed its status pipe before it was %s; stopping it", who, (int)pid,
+		    wait_point(l->c->wait));
 		launcher_fail(l, CDAEMON_EX_FAIL);
 	}
 	if (WIFSIGNALED(st)) {
-		status = 128 + WTERMSIG(st);
-		say("%s (pid %d) was killed by signal %d (%s) before it was %s", who, (int)pid,
-		    WTERMSIG(st), strsignal(WTERMSIG(st)), wait_point(l->c->wait));
+		int sig = WTERMSIG(st);
+		status = 128 + sig;
+		say("%s (pid %d) was killed by signal %d (%s) before it was %s", who, (int)pid, sig,
+		    strsignal(sig), wait_point(l->c->wait));
 	} else {
 		status = WEXITSTATUS(st);
 		say("%s (pid %d) exited with status %d before it was %s", who, (int)pid, status,
@@ -724,9 +719,8 @@ static _Noreturn void launcher_done(struct launcher *l)
 {
 	/* The middle exits right after it reports the pid: reap it, so
 	 * starting a daemon leaves no zombie behind. */
-	if (l->middle_status < 0)
-		while (waitpid(l->middle, NULL, 0) < 0 && errno == EINTR)
-			;
+	while (waitpid(l->middle, NULL, 0) < 0 && errno == EINTR)
+		;
 	_exit(CDAEMON_EX_OK);
 }
 
@@ -757,7 +751,7 @@ static void launcher_msg(struct launcher *l, const unsigned char *m, size_t len)
 static _Noreturn void run_launcher(const struct config *c, const struct files *f, pid_t middle,
 				   int rfd)
 {
-	struct launcher l = { c, f, middle, -1, -1, -1 };
+	struct launcher l = { c, f, middle, -1 };
 	unsigned char buf[2 * (CDAEMON_MSG_HEADER + CDAEMON_MSG_MAX)];
 	size_t have = 0;
 	long long deadline = now_ms() + c->timeout_ms;
