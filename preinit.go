@@ -72,7 +72,8 @@ var (
 	state State
 
 	mu       sync.Mutex
-	statusFD = -1 // write end of the status pipe until released
+	statusFD = -1    // write end of the status pipe until released
+	notified = false // READY=1 sent to the service manager
 )
 
 func init() {
@@ -130,15 +131,42 @@ func Info() State { return state }
 
 // Ready tells the launcher that the daemon is ready: with CDAEMON_WAIT=ready
 // the launcher then exits 0. Call it once the program can serve (sockets
-// listening, files open). With other wait modes, in the foreground, and on
-// every call after the first it does nothing. If the launcher is gone
-// (killed while it waited) Ready returns nil and the daemon runs on. It
-// returns an error only if the status pipe cannot be written for another
-// reason.
+// listening, files open). If NOTIFY_SOCKET is set (a systemd Type=notify
+// service, which runs in the foreground) it also sends READY=1 there.
+// With other wait modes and on every call after the first it does nothing.
+// If the launcher is gone (killed while it waited) Ready returns nil and
+// the daemon runs on. It returns an error only if the status pipe or the
+// notify socket cannot be written for another reason.
 func Ready() error {
 	mu.Lock()
 	defer mu.Unlock()
-	return release(C.CDAEMON_MSG_READY, 0, "")
+	var err error
+	if !notified {
+		notified = true
+		err = notify("READY=1")
+	}
+	if rerr := release(C.CDAEMON_MSG_READY, 0, ""); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// notify sends a sd_notify(3) message to the service manager, if any.
+func notify(msg string) error {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return nil
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		// x/sys/unix maps a leading '@' to the abstract namespace.
+		err = unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: addr})
+		unix.Close(fd)
+	}
+	if err != nil {
+		return &os.SyscallError{Syscall: "cdaemon: notify " + addr, Err: err}
+	}
+	return nil
 }
 
 // Fail reports that the start failed and exits the program with status 1.

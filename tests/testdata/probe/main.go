@@ -44,7 +44,8 @@ type Report struct {
 
 func main() {
 	report := flag.String("report", "", "write the self-report to this `file`")
-	ready := flag.Bool("ready", false, "call cdaemon.Ready after the report")
+	ready := flag.Bool("ready", false, "call cdaemon.Ready (twice: it is idempotent) after the report")
+	exitAfterReady := flag.Bool("exit-after-ready", false, "exit 0 after Ready instead of waiting for SIGTERM")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -88,10 +89,15 @@ func main() {
 		panic("probe: panic before ready")
 	}
 	if *ready {
-		if err := cdaemon.Ready(); err != nil {
-			fmt.Fprintln(os.Stderr, "probe: Ready:", err)
-			os.Exit(3)
+		for i := 0; i < 2; i++ {
+			if err := cdaemon.Ready(); err != nil {
+				fmt.Fprintln(os.Stderr, "probe: Ready:", err)
+				os.Exit(3)
+			}
 		}
+	}
+	if *exitAfterReady {
+		return
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
