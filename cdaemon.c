@@ -273,6 +273,15 @@ static int is_ours(const char *entry)
 	return !strncmp(entry, "CDAEMON", 7) && (entry[7] == '=' || entry[7] == '_');
 }
 
+/*
+ * A program that calls Ready() can make "ready" its default wait point,
+ * like a //go:debug line sets a GODEBUG default, by defining in a cgo
+ * preamble of its main package:
+ *	const char cdaemon_default_wait[] = "ready";
+ * CDAEMON_WAIT still overrides it. Weak: most programs define nothing.
+ */
+extern const char cdaemon_default_wait[] __attribute__((weak));
+
 static void read_config(struct config *c)
 {
 	*c = (struct config){
@@ -282,6 +291,10 @@ static void read_config(struct config *c)
 		.dir = "/",
 		.umask = 0,
 	};
+	if (cdaemon_default_wait && parse_wait(cdaemon_default_wait, c) < 0)
+		bail(CDAEMON_EX_SOFTWARE,
+		     "the program's cdaemon_default_wait=%s is not valid: want none, start or ready",
+		     quote(cdaemon_default_wait));
 	for (char **e = environ; *e; e++) {
 		if (!is_ours(*e))
 			continue;

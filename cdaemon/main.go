@@ -4,11 +4,18 @@
 //	go run ./cdaemon -out /tmp/heartbeat.log
 //	tail -f /tmp/heartbeat.log
 //
-// Importing package cdaemon makes it a daemon before main runs. It opens
-// the file, then calls cdaemon.Ready (so with CDAEMON_WAIT=ready a bad path
-// is reported on the terminal and the launcher exits 1). SIGTERM and SIGINT
-// end it with status 0; SIGHUP reopens the file, for log rotation.
+// Importing package cdaemon makes it a daemon before main runs. It checks
+// its flags and opens the file, then calls cdaemon.Ready; it makes "ready"
+// its default wait point (below), so a bad flag or path is reported on the
+// terminal it was started from and the launcher exits 1. SIGTERM and
+// SIGINT end it with status 0; SIGHUP reopens the file, for log rotation.
 package main
+
+/*
+// The launcher waits for Ready unless CDAEMON_WAIT says otherwise.
+const char cdaemon_default_wait[] = "ready";
+*/
+import "C"
 
 import (
 	"errors"
