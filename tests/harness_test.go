@@ -5,7 +5,9 @@ package tests
 //
 // The test binary is a child subreaper, so every daemon a test starts is
 // re-parented to it when its launcher exits: the test can then wait for it
-// and no daemon ever escapes to init.
+// and no daemon ever escapes to init. Tests run in parallel, so a run only
+// ever reaps processes it knows to be its own: another test may be waiting
+// for its daemon at the same moment.
 
 import (
 	"bytes"
@@ -15,8 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -42,6 +46,9 @@ type Report struct {
 	Env                  []string
 	Info                 cdaemon.State
 	Runtime              map[string]string
+	Now                  time.Duration
+	StartSigBlk          uint64
+	StartSigIgn          uint64
 }
 
 var (
@@ -67,7 +74,7 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 	probe = filepath.Join(dir, "probe")
-	if out, err := goBuild(probe, "./testdata/probe"); err != nil {
+	if out, err := goBuild(probe, "./testdata/probe", nil); err != nil {
 		fmt.Fprintf(os.Stderr, "tests: building the probe: %v\n%s", err, out)
 		return 1
 	}
@@ -79,10 +86,32 @@ func testMain(m *testing.M) int {
 	return code
 }
 
-// goBuild builds a package of this module; extra arguments go before it.
-func goBuild(out, pkg string, args ...string) ([]byte, error) {
+// goBuild builds a package of this module with extra environment; extra
+// arguments go before the package.
+func goBuild(out, pkg string, env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command("go", append(append([]string{"build", "-o", out}, args...), pkg)...)
+	cmd.Env = append(os.Environ(), env...)
 	return cmd.CombinedOutput()
+}
+
+var builds sync.Map // binary name -> *build
+
+type build struct {
+	once sync.Once
+	out  []byte
+	err  error
+}
+
+// program builds pkg once per suite as binDir/name, with extra build
+// environment and arguments, and returns the binary's path.
+func program(t *testing.T, name, pkg string, env []string, args ...string) string {
+	t.Helper()
+	path := filepath.Join(binDir, name)
+	b, _ := builds.LoadOrStore(name, &build{})
+	bb := b.(*build)
+	bb.once.Do(func() { bb.out, bb.err = goBuild(path, pkg, env, args...) })
+	require.NoError(t, bb.err, "building %s:\n%s", pkg, bb.out)
+	return path
 }
 
 // killChildren kills and reaps whatever is still our child (daemons a test
@@ -131,46 +160,220 @@ func procStat(pid int) (Stat, error) {
 	return Stat{State: f[0], PPID: atoi(1), PGRP: atoi(2), SID: atoi(3), TTYNr: atoi(4), TPGID: atoi(5)}, nil
 }
 
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, err := procStat(pid)
+	return err == nil && st.State != "Z"
+}
+
+// procStatus reads /proc/PID/status: "Umask", "SigIgn", "Threads"...
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// FD is one open descriptor of a process, seen from outside.
+type FD struct {
+	Target string      // readlink of /proc/PID/fd/N
+	Info   os.FileInfo // stat of what it refers to (nil for anon inodes gone)
+	Flags  int         // open flags from /proc/PID/fdinfo/N (O_CLOEXEC included)
+}
+
+// procFDs lists the open descriptors of pid from outside.
+func procFDs(t *testing.T, pid int) map[int]FD {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	fds := map[int]FD{}
+	for _, e := range ents {
+		n, _ := strconv.Atoi(e.Name())
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		fd := FD{Target: target}
+		fd.Info, _ = os.Stat(filepath.Join(dir, e.Name()))
+		if info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, n)); err == nil {
+			for _, line := range strings.Split(string(info), "\n") {
+				if v, ok := strings.CutPrefix(line, "flags:"); ok {
+					f, _ := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
+					fd.Flags = int(f)
+				}
+			}
+		}
+		fds[n] = fd
+	}
+	return fds
+}
+
+// isDevNull reports whether fi is the character device 1,3.
+func isDevNull(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode()&os.ModeCharDevice != 0 && st.Rdev == unix.Mkdev(1, 3)
+}
+
+// Opts says how to start a program; the zero value starts it plainly, in
+// the run's temp dir, with stdout and stderr captured.
+type Opts struct {
+	Env   []string             // on top of PATH, PROBE_TOKEN and PROBE_REPORT
+	Args  []string             // the program's arguments
+	Shell string               // run first in sh: sh -c 'Shell; exec "$0" "$@"' prog args...
+	Block []syscall.Signal     // signals blocked when the program starts
+	Files []*os.File           // passed as descriptors 3, 4, ...
+	Dir   string               // working directory instead of the run's temp dir
+	Stdio *os.File             // stdin, stdout and stderr instead of /dev/null and pipes
+	Attr  *syscall.SysProcAttr // session, namespaces...
+}
+
 // Run is one start of a program, as a shell would do it.
 type Run struct {
-	Status int    // the launcher's exit status
-	Stderr string // what it printed on the terminal
-	Stdout string
-	Token  string // PROBE_TOKEN in the program's environment
-	Report string // path the probe writes its report to
-	Dir    string // the test's temp dir, also the launcher's cwd
+	Status   int    // the launcher's exit status
+	Stderr   string // what it printed on the terminal
+	Stdout   string
+	Token    string // PROBE_TOKEN in the program's environment
+	Report   string // path the probe writes its report to (PROBE_REPORT)
+	Dir      string // the test's temp dir, by default the launcher's cwd
+	Launcher int    // pid of the process started
+
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	waitErr        error
+	done           chan struct{}
+
+	mu   sync.Mutex
+	seen map[int]bool // pids of this run: only these are ever reaped
 }
 
 // Launch runs bin with env (on top of a clean environment) and args in a
-// fresh temp dir, waits for the launcher to exit, and registers a cleanup
-// that kills every process carrying this run's token. The probe's -report
-// flag is added when bin is the probe.
+// fresh temp dir and waits for the launcher to exit.
 func Launch(t *testing.T, bin string, env []string, args ...string) *Run {
 	t.Helper()
-	r := &Run{Dir: t.TempDir(), Token: fmt.Sprintf("%d-%d", os.Getpid(), tokens.Add(1))}
+	return LaunchOpts(t, bin, Opts{Env: env, Args: args})
+}
+
+// LaunchOpts runs bin as o says and waits for the launcher to exit.
+func LaunchOpts(t *testing.T, bin string, o Opts) *Run {
+	t.Helper()
+	r := Spawn(t, bin, o)
+	r.Wait(t)
+	return r
+}
+
+// Spawn starts bin as o says and returns at once; Wait waits for the
+// launcher. A cleanup kills every process carrying this run's token.
+func Spawn(t *testing.T, bin string, o Opts) *Run {
+	t.Helper()
+	r := &Run{Dir: t.TempDir(), Token: fmt.Sprintf("%d-%d", os.Getpid(), tokens.Add(1)),
+		done: make(chan struct{})}
 	r.Report = filepath.Join(r.Dir, "report.json")
-	if bin == probe {
-		args = append([]string{"-report", r.Report}, args...)
+	cmd := exec.Command(bin, o.Args...)
+	if o.Shell != "" {
+		cmd = exec.Command("/bin/sh", append([]string{"-c", o.Shell + `; exec "$0" "$@"`, bin}, o.Args...)...)
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Dir = r.Dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PROBE_TOKEN=" + r.Token}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	t.Cleanup(func() { r.Kill(t) })
-	err := cmd.Run()
-	r.Stdout, r.Stderr = stdout.String(), stderr.String()
+	if o.Dir != "" {
+		cmd.Dir = o.Dir
+	}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PROBE_TOKEN=" + r.Token,
+		"PROBE_REPORT=" + r.Report}, o.Env...)
+	if o.Stdio != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdio, o.Stdio, o.Stdio
+	} else {
+		cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
+		// A daemon that kept the launcher's stdout or stderr would make
+		// a shell's $(...) hang; Wait then reports it instead of hanging.
+		cmd.WaitDelay = 30 * time.Second
+	}
+	cmd.ExtraFiles = o.Files
+	cmd.SysProcAttr = o.Attr
+	r.cmd = cmd
+	t.Cleanup(func() {
+		r.Kill(t)
+		<-r.done
+	})
+	err := startBlocked(cmd, o.Block)
+	if err != nil {
+		close(r.done)
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	r.Launcher = cmd.Process.Pid
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.done)
+	}()
+	return r
+}
+
+// startBlocked starts cmd with sigs blocked. A child inherits the signal
+// mask of the thread that forks it, so block them on a locked thread.
+func startBlocked(cmd *exec.Cmd, sigs []syscall.Signal) error {
+	if len(sigs) == 0 {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	for _, s := range sigs {
+		set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return err
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return cmd.Start()
+}
+
+// Wait waits for the launcher to exit and records its status and output.
+func (r *Run) Wait(t *testing.T) {
+	t.Helper()
+	<-r.done
+	r.Stdout, r.Stderr = r.stdout.String(), r.stderr.String()
 	var ee *exec.ExitError
-	switch {
+	switch err := r.waitErr; {
+	case errors.Is(err, exec.ErrWaitDelay):
+		t.Fatalf("the launcher exited but its stdout or stderr stayed open: a process it left kept them")
 	case errors.As(err, &ee):
 		r.Status = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			r.Status = 128 + int(ws.Signal())
 		}
 	case err != nil:
-		t.Fatalf("running %s: %v", bin, err)
+		t.Fatalf("waiting for the launcher: %v", err)
 	}
-	return r
+}
+
+// Exited reports whether the launcher has exited (without waiting).
+func (r *Run) Exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Track records pids as this run's, so Kill reaps them if they are left as
+// zombies (a daemon that exited by itself, an orphaned middle process).
+func (r *Run) Track(pids ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[int]bool{}
+	}
+	for _, pid := range pids {
+		if pid > 0 && pid != r.Launcher {
+			r.seen[pid] = true
+		}
+	}
 }
 
 // Procs lists the live processes of this run (those carrying its token).
@@ -187,27 +390,62 @@ func (r *Run) Procs() []int {
 		if err != nil || !bytes.Contains(env, want) {
 			continue
 		}
-		if st, err := procStat(pid); err == nil && st.State != "Z" {
+		if alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
+	r.Track(pids...)
 	return pids
 }
 
 // Kill kills every process of this run and reaps the ones that are ours.
+// The launcher is left to its Wait. Killing a daemon re-parents its
+// children to us, so it goes round until nothing is left.
 func (r *Run) Kill(t *testing.T) {
-	for _, pid := range r.Procs() {
-		syscall.Kill(pid, syscall.SIGKILL)
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, 0, nil)
-	}
-	// Zombies re-parented to us: reap them too.
-	for _, pid := range children(os.Getpid()) {
-		if st, err := procStat(pid); err == nil && st.State == "Z" {
-			var ws syscall.WaitStatus
-			syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+	for round := 0; round < 100; round++ {
+		live := r.Procs()
+		for _, pid := range live {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		for _, pid := range live {
+			if pid != r.Launcher {
+				r.reap(pid, 0)
+			}
+		}
+		r.mu.Lock()
+		seen := make([]int, 0, len(r.seen))
+		for pid := range r.seen {
+			seen = append(seen, pid)
+		}
+		r.mu.Unlock()
+		for _, pid := range seen {
+			if st, err := procStat(pid); err == nil && st.State == "Z" {
+				r.reap(pid, syscall.WNOHANG)
+			}
+		}
+		if len(live) == 0 {
+			return
 		}
 	}
+	t.Errorf("processes of run %s survive SIGKILL: %v", r.Token, r.Procs())
+}
+
+// reap waits for pid if it is our child.
+func (r *Run) reap(pid, flags int) {
+	if st, err := procStat(pid); err == nil && st.PPID == os.Getpid() {
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, flags, nil)
+	}
+}
+
+// WaitExit waits for pid, a process of this run that is our child (a
+// daemon whose launcher has exited), to end, and returns its status.
+func (r *Run) WaitExit(t *testing.T, pid int) syscall.WaitStatus {
+	t.Helper()
+	var ws syscall.WaitStatus
+	_, err := syscall.Wait4(pid, &ws, 0, nil)
+	require.NoError(t, err, "the daemon %d should be our child (we are its subreaper)", pid)
+	return ws
 }
 
 // Stop sends SIGTERM to the daemon and waits for it to exit; it returns
@@ -215,10 +453,7 @@ func (r *Run) Kill(t *testing.T) {
 func (r *Run) Stop(t *testing.T, pid int) syscall.WaitStatus {
 	t.Helper()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
-	var ws syscall.WaitStatus
-	_, err := syscall.Wait4(pid, &ws, 0, nil)
-	require.NoError(t, err, "the daemon %d should be our child (we are its subreaper)", pid)
-	return ws
+	return r.WaitExit(t, pid)
 }
 
 // eventually polls cond until it holds. The bound only keeps a broken
@@ -244,6 +479,8 @@ func (r *Run) ReadReport(t *testing.T) Report {
 	})
 	var rep Report
 	require.NoError(t, json.Unmarshal(b, &rep))
+	// The daemon, and the middle process whose pid is its session id.
+	r.Track(rep.PID, rep.SID)
 	return rep
 }
 
@@ -251,4 +488,18 @@ func (r *Run) ReadReport(t *testing.T) Report {
 func (r *Run) RequireGone(t *testing.T) {
 	t.Helper()
 	require.Empty(t, r.Procs(), "processes of this run are still alive")
+}
+
+// RequireStatus asserts the launcher's exit status, showing what it said.
+func (r *Run) RequireStatus(t *testing.T, want int) {
+	t.Helper()
+	require.Equal(t, want, r.Status, "launcher stderr: %s", r.Stderr)
+}
+
+// readFile returns the content of path, failing the test if it is unreadable.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -1,7 +1,8 @@
 // Command probe is the program the integration tests daemonize. It
 // imports cdaemon, looks at itself from the inside once the daemon runs,
-// writes what it saw as JSON to -report, and then behaves as asked: stay
-// up until SIGTERM, fail, exit or panic before Ready, serve a socket.
+// writes what it saw as JSON to -report (default $PROBE_REPORT), and then
+// behaves as asked: stay up until SIGTERM, fail, exit or panic before
+// Ready, wait for SIGUSR1 before Ready, start a child, serve a socket.
 package main
 
 import (
@@ -40,12 +41,18 @@ type Report struct {
 	Env                  []string
 	Info                 cdaemon.State
 	Runtime              map[string]string // check -> "ok" or the error
+	Now                  time.Duration     // CLOCK_MONOTONIC when the report was made
+	StartSigBlk          uint64            // blocked signals before the Go runtime started
+	StartSigIgn          uint64            // ignored signals before the Go runtime started
 }
 
 func main() {
-	report := flag.String("report", "", "write the self-report to this `file`")
+	report := flag.String("report", os.Getenv("PROBE_REPORT"), "write the self-report to this `file`")
 	ready := flag.Bool("ready", false, "call cdaemon.Ready (twice: it is idempotent) after the report")
 	exitAfterReady := flag.Bool("exit-after-ready", false, "exit 0 after Ready instead of waiting for SIGTERM")
+	waitUSR1 := flag.Bool("wait-usr1", false, "wait for SIGUSR1 before Ready; implies -ready")
+	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops the probe")
+	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -54,6 +61,15 @@ func main() {
 	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
 	say := flag.String("say", "", "write this line to stdout and to stderr")
 	flag.Parse()
+
+	// Registered first, so no signal a test sends is lost.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	if *ignoreTerm {
+		signal.Ignore(syscall.SIGTERM)
+	}
 
 	r := inspect()
 	if *pty {
@@ -76,6 +92,11 @@ func main() {
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
 	}
+	if *child {
+		if err := exec.Command("sleep", "3600").Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
 	if *report != "" {
 		b, _ := json.MarshalIndent(r, "", "  ")
 		write(*report, b)
@@ -88,7 +109,10 @@ func main() {
 	case *doPanic:
 		panic("probe: panic before ready")
 	}
-	if *ready {
+	if *waitUSR1 {
+		<-usr1
+	}
+	if *ready || *waitUSR1 {
 		for i := 0; i < 2; i++ {
 			if err := cdaemon.Ready(); err != nil {
 				fmt.Fprintln(os.Stderr, "probe: Ready:", err)
@@ -99,8 +123,11 @@ func main() {
 	if *exitAfterReady {
 		return
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM)
+	if *ignoreTerm {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	<-sigs
 }
 
@@ -131,6 +158,11 @@ func inspect() Report {
 		PID: os.Getpid(), PPID: os.Getppid(), PGRP: syscall.Getpgrp(),
 		FDs: map[int]string{}, FDFlags: map[int]int{}, Info: cdaemon.Info(),
 		Env: os.Environ(),
+	}
+	r.StartSigBlk, r.StartSigIgn = startSignals()
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
+		r.Now = time.Duration(ts.Nano())
 	}
 	r.SID, _ = unix.Getsid(0)
 	if stat, err := os.ReadFile("/proc/self/stat"); err == nil {
