@@ -1,0 +1,208 @@
+/*
+ * fault.c: an LD_PRELOAD shim that makes one libc call fail in one of
+ * cdaemon's three processes, so the tests can check every failure path.
+ *
+ *	HFAULT=call:role:action[:match]
+ *
+ * call    fork, setsid, open, dup2, write, pwrite, ftruncate, pipe2, flock
+ * role    launcher, middle, daemon or any. The shim counts the forks it
+ *         sees: the process the test started is the launcher (0), the
+ *         first child the middle (1), the grandchild the daemon (2).
+ * action  an errno name (EAGAIN, ENOMEM, EPERM, EIO, ENOSPC, EACCES,
+ *         EMFILE, EBADF, EROFS): the call fails with it;
+ *         kill: the process kills itself with SIGKILL at the call;
+ *         exit=N: the process _exits with N at the call;
+ *         gate=PATH: the process creates PATH.reached, waits until PATH
+ *         exists (at most 30 s), then makes the call.
+ * match   open only: fire only when the path contains this text.
+ *
+ * The shim starts no thread and allocates nothing: it runs in the same
+ * delicate single-threaded state as cdaemon's constructor.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int generation; /* 0 launcher, 1 middle, 2 daemon */
+static char call[32], role[16], action[512], match[512];
+static int parsed;
+
+static void parse(void)
+{
+	const char *v = getenv("HFAULT");
+	char *fields[4] = { call, role, action, match };
+	size_t sizes[4] = { sizeof call, sizeof role, sizeof action, sizeof match };
+	parsed = 1;
+	if (!v)
+		return;
+	for (int i = 0; i < 4 && v; i++) {
+		const char *end = i < 3 ? strchr(v, ':') : NULL;
+		size_t n = end ? (size_t)(end - v) : strlen(v);
+		if (n >= sizes[i])
+			n = sizes[i] - 1;
+		memcpy(fields[i], v, n);
+		fields[i][n] = 0;
+		v = end ? end + 1 : NULL;
+	}
+}
+
+static int role_matches(void)
+{
+	static const char *names[] = { "launcher", "middle", "daemon" };
+	if (!strcmp(role, "any"))
+		return 1;
+	return generation < 3 && !strcmp(role, names[generation]);
+}
+
+static void gate(const char *path)
+{
+	char reached[600];
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	int fd;
+	snprintf(reached, sizeof reached, "%s.reached", path);
+	/* The raw system call: open() here would be the shim's own. */
+	fd = (int)syscall(SYS_openat, AT_FDCWD, reached, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 6000 && access(path, F_OK) < 0; i++)
+		nanosleep(&ts, NULL);
+}
+
+/* 0: make the real call; -1 with errno set: fail it. */
+static int fault(const char *name, const char *path)
+{
+	static const struct { const char *name; int err; } errs[] = {
+		{ "EAGAIN", EAGAIN }, { "ENOMEM", ENOMEM }, { "EPERM", EPERM },
+		{ "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EACCES", EACCES },
+		{ "EMFILE", EMFILE }, { "EBADF", EBADF }, { "EROFS", EROFS },
+	};
+	if (!parsed)
+		parse();
+	if (strcmp(call, name) || !role_matches())
+		return 0;
+	if (path && match[0] && !strstr(path, match))
+		return 0;
+	if (!strcmp(action, "kill"))
+		raise(SIGKILL);
+	if (!strncmp(action, "exit=", 5))
+		_exit(atoi(action + 5));
+	if (!strncmp(action, "gate=", 5)) {
+		gate(action + 5);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+		if (!strcmp(action, errs[i].name)) {
+			errno = errs[i].err;
+			return -1;
+		}
+	return 0;
+}
+
+#define REAL(ret, name, ...) \
+	static ret (*real)(__VA_ARGS__); \
+	if (!real) \
+		real = (ret (*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
+
+pid_t fork(void)
+{
+	REAL(pid_t, "fork", void);
+	if (fault("fork", NULL) < 0)
+		return -1;
+	pid_t pid = real();
+	if (pid == 0)
+		generation++;
+	return pid;
+}
+
+pid_t setsid(void)
+{
+	REAL(pid_t, "setsid", void);
+	return fault("setsid", NULL) < 0 ? -1 : real();
+}
+
+int dup2(int a, int b)
+{
+	REAL(int, "dup2", int, int);
+	return fault("dup2", NULL) < 0 ? -1 : real(a, b);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	REAL(ssize_t, "write", int, const void *, size_t);
+	return fault("write", NULL) < 0 ? -1 : real(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	REAL(ssize_t, "pwrite", int, const void *, size_t, off_t);
+	return fault("pwrite", NULL) < 0 ? -1 : real(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	REAL(ssize_t, "pwrite64", int, const void *, size_t, off_t);
+	return fault("pwrite", NULL) < 0 ? -1 : real(fd, buf, n, off);
+}
+
+int ftruncate(int fd, off_t len)
+{
+	REAL(int, "ftruncate", int, off_t);
+	return fault("ftruncate", NULL) < 0 ? -1 : real(fd, len);
+}
+
+int ftruncate64(int fd, off_t len)
+{
+	REAL(int, "ftruncate64", int, off_t);
+	return fault("ftruncate", NULL) < 0 ? -1 : real(fd, len);
+}
+
+int pipe2(int fds[2], int flags)
+{
+	REAL(int, "pipe2", int *, int);
+	return fault("pipe2", NULL) < 0 ? -1 : real(fds, flags);
+}
+
+int flock(int fd, int op)
+{
+	REAL(int, "flock", int, int);
+	return fault("flock", NULL) < 0 ? -1 : real(fd, op);
+}
+
+#define OPEN(fn, realname) \
+	int fn(const char *path, int flags, ...) \
+	{ \
+		mode_t mode = 0; \
+		REAL(int, realname, const char *, int, ...); \
+		if (flags & (O_CREAT | O_TMPFILE)) { \
+			va_list ap; \
+			va_start(ap, flags); \
+			mode = va_arg(ap, mode_t); \
+			va_end(ap); \
+		} \
+		return fault("open", path) < 0 ? -1 : real(path, flags, mode); \
+	}
+OPEN(open, "open")
+OPEN(open64, "open64")
+
+int __open_2(const char *path, int flags)
+{
+	REAL(int, "__open_2", const char *, int);
+	return fault("open", path) < 0 ? -1 : real(path, flags);
+}
+
+int __open64_2(const char *path, int flags)
+{
+	REAL(int, "__open64_2", const char *, int);
+	return fault("open", path) < 0 ? -1 : real(path, flags);
+}
