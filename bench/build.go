@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// blobSize is the generated table that makes the big programs big.
+const blobSize = 24 << 20
+
+// build compiles every program (and the spawner) into dir/bin. big adds the
+// big size of each Go program. Builds run two at a time (the machine has
+// two cores; go build parallelizes inside too).
+func build(benchDir, dir string, big bool) (map[string]string, error) {
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, err
+	}
+	overlay := ""
+	if big {
+		var err error
+		if overlay, err = writeOverlay(benchDir, dir); err != nil {
+			return nil, err
+		}
+	}
+	type job struct {
+		name string
+		cmd  *exec.Cmd
+	}
+	var jobs []job
+	for _, p := range programs {
+		out := filepath.Join(bin, p.key)
+		if p.c != "" {
+			jobs = append(jobs, job{p.key, exec.Command("gcc", "-O2", "-Wall", "-o", out, filepath.Join(benchDir, "csrc", p.c))})
+			continue
+		}
+		jobs = append(jobs, job{p.key, goBuild(benchDir, p, out, "")})
+		if big {
+			jobs = append(jobs, job{p.key + "-big", goBuild(benchDir, p, out+"-big", overlay)})
+		}
+	}
+	// The spawner is static so that its own resident set, which its
+	// vforked children start from, stays small.
+	jobs = append(jobs, job{"spawn", exec.Command("gcc", "-O2", "-Wall", "-static", "-o",
+		filepath.Join(bin, "spawn"), filepath.Join(benchDir, "csrc", "spawn.c"))})
+
+	bins := map[string]string{}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var out bytes.Buffer
+			j.cmd.Stdout, j.cmd.Stderr = &out, &out
+			if j.cmd.Dir == "" {
+				j.cmd.Dir = benchDir
+			}
+			err := j.cmd.Run()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("building %s: %s: %v\n%s", j.name, strings.Join(j.cmd.Args, " "), err, out.String())
+			}
+			bins[j.name] = filepath.Join(bin, j.name)
+		}()
+	}
+	wg.Wait()
+	return bins, firstErr
+}
+
+func goBuild(benchDir string, p program, out, overlay string) *exec.Cmd {
+	args := []string{"build", "-o", out}
+	tags := p.tags
+	if overlay != "" {
+		tags = append(append([]string{}, tags...), "benchbig")
+		args = append(args, "-overlay", overlay)
+	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if p.ldflags != "" {
+		args = append(args, "-ldflags", p.ldflags)
+	}
+	cmd := exec.Command("go", append(args, p.pkg)...)
+	cmd.Dir = benchDir
+	cgo := "CGO_ENABLED=0"
+	if p.cgo {
+		cgo = "CGO_ENABLED=1"
+	}
+	cmd.Env = append(os.Environ(), cgo)
+	return cmd
+}
+
+// writeOverlay writes the big programs' table, random bytes, to dir and an
+// overlay file that places it in internal/heavy for go build.
+func writeOverlay(benchDir, dir string) (string, error) {
+	blob := filepath.Join(dir, "blob.bin")
+	b := make([]byte, blobSize)
+	r := rand.NewChaCha8([32]byte{'c', 'd', 'a', 'e', 'm', 'o', 'n'})
+	r.Read(b)
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		return "", err
+	}
+	j, err := json.Marshal(map[string]map[string]string{
+		"Replace": {filepath.Join(benchDir, "internal", "heavy", "blob.bin"): blob},
+	})
+	if err != nil {
+		return "", err
+	}
+	overlay := filepath.Join(dir, "overlay.json")
+	return overlay, os.WriteFile(overlay, j, 0o644)
+}
+
+// findBenchDir returns the bench module's directory: the working directory
+// or one above it whose go.mod declares the module.
+func findBenchDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		for _, c := range []string{d, filepath.Join(d, "bench")} {
+			b, err := os.ReadFile(filepath.Join(c, "go.mod"))
+			if err == nil && bytes.HasPrefix(b, []byte("module github.com/cdaemon/cdaemon/bench\n")) {
+				return c, nil
+			}
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("cannot find the bench module (github.com/cdaemon/cdaemon/bench) from %s", dir)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// machine describes where the run happened.
+type machine struct {
+	cpus      int
+	model     string
+	kernel    string
+	goVersion string
+	loadStart string
+	loadEnd   string
+	date      time.Time
+}
+
+func describeMachine() machine {
+	m := machine{cpus: runtime.NumCPU(), goVersion: runtime.Version(), date: time.Now().UTC(), model: "unknown"}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
+	}
+	m.loadStart = loadavg()
+	return m
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// The comparisons the issue sets targets for: a's time to main over b's,
+// per round, at an init weight.
+type target struct {
+	a, b string
+	init time.Duration
+	min  float64
+}
+
+var targets = []target{
+	{"go-daemon", "cdaemon", 0, 1.4},
+	{"go-daemon", "cdaemon-static", 0, 1.6},
+	{"go-daemon", "cdaemon", 20 * time.Millisecond, 1.9},
+	{"go-daemon", "cdaemon-static", 20 * time.Millisecond, 1.9},
+	{"godaemon", "cdaemon", 20 * time.Millisecond, 2.8},
+	{"godaemon", "cdaemon-static", 20 * time.Millisecond, 2.8},
+}
+
+// report holds what the tables need.
+type report struct {
+	r        *results
+	m        machine
+	inits    []time.Duration
+	big      bool
+	command  string
+	sizes    map[string]int64 // binary sizes
+	elapsed  time.Duration
+	failures int
+}
+
+func (rp *report) c(name string, init time.Duration, big bool) benchCase {
+	return benchCase{v: findVariant(name), init: init, big: big}
+}
+
+func (rp *report) has(c benchCase) bool { _, ok := rp.r.s[c.String()]; return ok && c.v != nil }
+
+func fmtDist(d dist, prec int) string {
+	if d.n == 0 || math.IsNaN(d.med) {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, d.med, prec, d.p10, prec, d.p90)
+}
+
+// markdown writes the tables.
+func (rp *report) markdown(w io.Writer) {
+	r, m := rp.r, rp.m
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("# cdaemon start-up benchmark\n\n")
+	p("Made by `%s` on %s.\n\n", rp.command, m.date.Format("2006-01-02 15:04 UTC"))
+	p("Machine: %d CPUs, %s, %s, %s; load average %s at the start, %s at the end (the machine is shared).\n",
+		m.cpus, m.model, m.kernel, m.goVersion, m.loadStart, m.loadEnd)
+	p("%d rounds; in each, every case below ran once, in a fresh random order; %d failed runs; %s in all.\n\n",
+		r.rounds, rp.failures, rp.elapsed.Round(time.Second))
+	p("Each cell: median [p10–p90] over the rounds. Times in ms from the spawn of the launcher (CLOCK_MONOTONIC read\n")
+	p("just before vfork by the harness's spawner): *time to main* is when the daemon's code starts (for the re-exec\n")
+	p("libraries: when Reborn/MakeDaemon returns in the daemon); *launcher return* is when the launcher has exited.\n")
+	p("Init weights are CPU time spent in a package init; the big size is a %d MB binary (std packages and a generated table).\n\n",
+		rp.sizes["cdaemon-big"]>>20)
+
+	cols := func(title string, mt metric) {
+		p("## %s (ms)\n\n| variant |", title)
+		for _, w := range rp.inits {
+			p(" init %s |", fmtDur(w))
+		}
+		if rp.big {
+			p(" big, init 0 |")
+		}
+		p("\n|---|")
+		for range rp.inits {
+			p("---:|")
+		}
+		if rp.big {
+			p("---:|")
+		}
+		p("\n")
+		for i := range variants {
+			v := &variants[i]
+			p("| %s |", v.name)
+			for _, w := range rp.inits {
+				if !v.sweep && w != 0 {
+					p(" |")
+					continue
+				}
+				p(" %s |", fmtDist(r.dist(rp.c(v.name, w, false), mt), 2))
+			}
+			if rp.big {
+				if v.sweep {
+					p(" %s |", fmtDist(r.dist(rp.c(v.name, 0, true), mt), 2))
+				} else {
+					p(" |")
+				}
+			}
+			p("\n")
+		}
+		p("\n")
+	}
+	cols("Time to daemon main", toMainMs)
+	cols("Launcher return", toRetMs)
+
+	p("## Paired ratios: time to main, per round (targets from issue 3)\n\n")
+	p("| slower | faster | init | ratio median [p10–p90] | ratio of medians | target | met |\n|---|---|---|---:|---:|---:|---|\n")
+	for _, t := range targets {
+		a, b := rp.c(t.a, t.init, false), rp.c(t.b, t.init, false)
+		if !rp.has(a) || !rp.has(b) {
+			continue
+		}
+		d := r.paired(a, b, toMainMs, ratio)
+		rom := r.dist(a, toMainMs).med / r.dist(b, toMainMs).med
+		met := "no"
+		if d.med >= t.min {
+			met = "yes"
+		}
+		p("| %s | %s | %s | %s | %.2f | ≥ %.1f | %s |\n", t.a, t.b, fmtDur(t.init), fmtDist(d, 2), rom, t.min, met)
+	}
+	p("\nAll init weights, against the dynamic and static cdaemon:\n\n| ratio |")
+	for _, w := range rp.inits {
+		p(" init %s |", fmtDur(w))
+	}
+	if rp.big {
+		p(" big |")
+	}
+	p("\n|---|")
+	for range rp.inits {
+		p("---:|")
+	}
+	if rp.big {
+		p("---:|")
+	}
+	p("\n")
+	for _, a := range []string{"go-daemon", "godaemon", "go", "cgo"} {
+		for _, b := range []string{"cdaemon", "cdaemon-static"} {
+			p("| %s / %s |", a, b)
+			for _, w := range rp.inits {
+				p(" %s |", fmtDist(r.paired(rp.c(a, w, false), rp.c(b, w, false), toMainMs, ratio), 2))
+			}
+			if rp.big {
+				p(" %s |", fmtDist(r.paired(rp.c(a, 0, true), rp.c(b, 0, true), toMainMs, ratio), 2))
+			}
+			p("\n")
+		}
+	}
+
+	p("\n## What cdaemon adds, against what two forks cost a C program (time to main, init 0, small)\n\n")
+	p("Paired per round: the daemonized program's time minus the undaemonized one's in the same round.\n\n")
+	p("| added by | difference | added ms, median [p10–p90] | ratio to the fork floor (of medians) |\n|---|---|---:|---:|\n")
+	ff := r.paired(rp.c("c-fork", 0, false), rp.c("c-nofork", 0, false), toMainMs, minus)
+	for _, d := range [][3]string{
+		{"fork floor", "c-fork − c-nofork", ""},
+		{"cdaemon, dynamic", "cdaemon − cgo", ""},
+		{"cdaemon, dynamic", "cdaemon − cdaemon-off", ""},
+		{"cdaemon, static", "cdaemon-static − cgo-static", ""},
+		{"cdaemon, dynamic, big", "cdaemon − cgo", "big"},
+		{"cdaemon, static, big", "cdaemon-static − cgo-static", "big"},
+	} {
+		a, b, _ := strings.Cut(d[1], " − ")
+		big := d[2] == "big"
+		x := r.paired(rp.c(a, 0, big), rp.c(b, 0, big), toMainMs, minus)
+		if x.n == 0 {
+			continue
+		}
+		p("| %s | %s | %s | %.2f× |\n", d[0], d[1]+map[bool]string{true: " (big)"}[big], fmtDist(x, 3), x.med/ff.med)
+	}
+	p("\nWhere cdaemon's time to main goes (init 0): from spawn to the constructor's entry in the launcher (exec,\n")
+	p("dynamic loading, libc start-up), then from the entry to the daemon's main (two forks, the daemon's set-up,\n")
+	p("Go runtime start-up and package init in the daemon).\n\n")
+	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
+	for _, n := range []string{"cdaemon", "cdaemon-static", "cdaemon-none"} {
+		for _, big := range []bool{false, true} {
+			c := rp.c(n, 0, big)
+			if !rp.has(c) {
+				continue
+			}
+			p("| %s%s | %s | %s | %s |\n", n, map[bool]string{true: " (big)"}[big], fmtDist(r.dist(c, toEntryMs), 3),
+				fmtDist(r.dist(c, entryToMs), 3), fmtDist(r.dist(c, toMainMs), 3))
+		}
+	}
+
+	p("\n## Peak RSS (kB, median), init 0\n\n")
+	p("Launcher: its ru_maxrss from wait4 (includes children it reaped, such as cdaemon's middle process, and the\n")
+	p("spawner's few hundred kB it starts from: see c-nofork). Daemon: VmHWM as its main reports.\n\n")
+	p("| variant | launcher | daemon | launcher, big | daemon, big | binary | binary, big |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for i := range variants {
+		v := &variants[i]
+		med := func(big bool, mt metric) string {
+			c := rp.c(v.name, 0, big)
+			if !rp.has(c) {
+				return ""
+			}
+			d := r.dist(c, mt)
+			if d.n == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.0f", d.med)
+		}
+		daemon := func(big bool) string {
+			if !rp.has(rp.c(v.name, 0, big)) {
+				return ""
+			}
+			if !v.daemon {
+				return "(same process)"
+			}
+			return med(big, daemonRSS)
+		}
+		size := func(k string) string {
+			if n, ok := rp.sizes[k]; ok {
+				return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+			}
+			return ""
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", v.name, med(false, launchRSS), daemon(false),
+			med(true, launchRSS), daemon(true),
+			size(v.prog), size(v.prog+"-big"))
+	}
+	p("\nVariants:\n\n")
+	for _, v := range variants {
+		p("- `%s`: %s\n", v.name, v.note)
+	}
+}
+
+// benchstat writes one line per run, in the format of go test -bench, so
+// benchstat can summarize and compare runs (e.g. two -out directories).
+func (rp *report) benchstat(w io.Writer) {
+	fmt.Fprintf(w, "goos: linux\ngoarch: %s\npkg: github.com/cdaemon/cdaemon/bench\ncpu: %s\n", runtime.GOARCH, rp.m.model)
+	for i := 0; i < rp.r.rounds; i++ {
+		for _, c := range rp.r.cases {
+			s := rp.r.get(c)[i]
+			if s == nil {
+				continue
+			}
+			fmt.Fprintf(w, "BenchmarkStartup/%s 1 %d ns/main %d ns/return %d B/launcher-rss", c, s.toMain(), s.toRet(), s.launcherRSS*1024)
+			if c.v.daemon {
+				fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}

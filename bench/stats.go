@@ -1,0 +1,89 @@
+package main
+
+import (
+	"math"
+	"sort"
+)
+
+// A dist summarizes values: the median and the 10th and 90th percentiles.
+type dist struct {
+	n             int
+	p10, med, p90 float64
+}
+
+func summarize(v []float64) dist {
+	if len(v) == 0 {
+		return dist{p10: math.NaN(), med: math.NaN(), p90: math.NaN()}
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return dist{n: len(s), p10: quantile(s, 0.1), med: quantile(s, 0.5), p90: quantile(s, 0.9)}
+}
+
+// quantile of sorted s, interpolating linearly between order statistics.
+func quantile(s []float64, q float64) float64 {
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (pos-float64(i))*(s[i+1]-s[i])
+}
+
+// results holds every sample: per case, indexed by round (nil: failed).
+type results struct {
+	rounds int
+	cases  []benchCase
+	s      map[string][]*sample
+}
+
+func newResults(cs []benchCase, rounds int) *results {
+	r := &results{rounds: rounds, cases: cs, s: map[string][]*sample{}}
+	for _, c := range cs {
+		r.s[c.String()] = make([]*sample, rounds)
+	}
+	return r
+}
+
+func (r *results) get(c benchCase) []*sample { return r.s[c.String()] }
+
+// metric extracts one number from a sample.
+type metric func(*sample) float64
+
+var (
+	toMainMs   metric = func(s *sample) float64 { return float64(s.toMain()) / 1e6 }
+	toRetMs    metric = func(s *sample) float64 { return float64(s.toRet()) / 1e6 }
+	launchRSS  metric = func(s *sample) float64 { return float64(s.launcherRSS) }
+	daemonRSS  metric = func(s *sample) float64 { return float64(s.daemonRSS) }
+	toEntryMs  metric = func(s *sample) float64 { return float64(s.entry-s.spawn) / 1e6 }
+	entryToMs  metric = func(s *sample) float64 { return float64(s.main-s.entry) / 1e6 }
+)
+
+func (r *results) values(c benchCase, m metric) []float64 {
+	var v []float64
+	for _, s := range r.get(c) {
+		if s != nil {
+			v = append(v, m(s))
+		}
+	}
+	return v
+}
+
+func (r *results) dist(c benchCase, m metric) dist { return summarize(r.values(c, m)) }
+
+// paired combines two cases round by round (both must have run) with f:
+// a ratio or a difference per round, so round-to-round noise that hits
+// both cancels.
+func (r *results) paired(a, b benchCase, m metric, f func(x, y float64) float64) dist {
+	sa, sb := r.get(a), r.get(b)
+	var v []float64
+	for i := range sa {
+		if sa[i] != nil && sb[i] != nil {
+			v = append(v, f(m(sa[i]), m(sb[i])))
+		}
+	}
+	return summarize(v)
+}
+
+func ratio(x, y float64) float64 { return x / y }
+func minus(x, y float64) float64 { return x - y }
