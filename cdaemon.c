@@ -904,11 +904,17 @@ static void reset_signals(void)
  * with the daemon's settings. */
 static void strip_environment(void)
 {
+	/* The array must keep its length: the Go runtime finds the auxiliary
+	 * vector (page size, vDSO) just past the NULL that ends it, and a
+	 * NULL moved up makes it read stale pointers as auxv entries. Freed
+	 * slots become empty strings, which Go's os.Environ skips. */
+	static char empty[] = "";
 	char **r = environ, **w = environ;
 	for (; *r; r++)
 		if (!is_ours(*r))
 			*w++ = *r;
-	*w = NULL;
+	while (w < r)
+		*w++ = empty;
 }
 
 static void become_daemon(const struct config *c, const struct files *f, int wfd)
