@@ -207,6 +207,10 @@ func inspect() Report {
 	return r
 }
 
+// ptys keeps the pty open: if it became our controlling terminal, closing
+// it would hang it up and SIGHUP us.
+var ptys []*os.File
+
 // openPty opens a new pty slave without O_NOCTTY, as a careless library
 // might, and reports whether the process gained a controlling terminal.
 func openPty() (bool, string) {
@@ -214,7 +218,7 @@ func openPty() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	defer m.Close()
+	ptys = append(ptys, m)
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		return false, err.Error()
 	}
@@ -226,7 +230,7 @@ func openPty() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	defer s.Close()
+	ptys = append(ptys, s)
 	_, err = unix.IoctlGetInt(int(s.Fd()), unix.TIOCGPGRP) // works only on our ctty
 	if tty, e := os.OpenFile("/dev/tty", os.O_RDWR, 0); e == nil {
 		tty.Close()

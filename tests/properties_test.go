@@ -1,0 +1,387 @@
+package tests
+
+// DESIGN.md's properties 4, 6, 7, 8, 12, 14 and 15, each on a real daemon
+// and, where the kernel shows it, seen from outside (/proc) rather than
+// as the daemon reports itself. Where a property could hold by accident
+// (the launcher had nothing to reset), a control row runs the same start
+// in the foreground (CDAEMON=off) and shows the probe sees the difference.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// 4. Opening a pty without O_NOCTTY does not give the daemon a controlling
+// terminal: it is not a session leader (the second fork).
+func TestPtyNotAcquired(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		o    Opts
+		want bool
+	}{
+		{"daemon", Opts{Args: []string{"-pty"}}, false},
+		// What the daemon would be without the second fork.
+		{"control: foreground session leader", Opts{Env: []string{"CDAEMON=off"},
+			Args: []string{"-pty", "-exit", "0"}, Attr: &syscall.SysProcAttr{Setsid: true}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := LaunchOpts(t, probe, tc.o)
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t)
+			require.Empty(t, rep.PtyErr)
+			assert.Equal(t, tc.want, rep.PtyCTTY, "the pty became the controlling terminal")
+		})
+	}
+}
+
+// 6. No inherited descriptor survives, whatever its kind or number, except
+// those in CDAEMON_KEEP_FDS; the pidfile's stays, close-on-exec, and the
+// status pipe is gone once the launcher was released.
+func TestInheritedFDsClosed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		require.NoError(t, err)
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	defer pw.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	sock, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	defer sock.Close()
+
+	// Descriptors 3..103 in the launcher; nil entries are closed there.
+	files := make([]*os.File, 101)
+	files[0] = file("fd3")
+	files[1] = file("fd4")     // kept
+	files[2] = pw              // fd 5: a pipe
+	files[3] = sock            // fd 6: a socket
+	files[97] = file("fd100")  // far above the others
+	files[100] = file("fd103") // kept
+	kept := map[int]*os.File{4: files[1], 103: files[100]}
+
+	r := LaunchOpts(t, probe, Opts{Files: files,
+		Env: []string{"CDAEMON_KEEP_FDS=103,4", "CDAEMON_PIDFILE=p.pid"}})
+	r.RequireStatus(t, 0)
+	pid := r.ReadReport(t).PID
+	fds := procFDs(t, pid)
+
+	for n, f := range kept {
+		want, err := f.Stat()
+		require.NoError(t, err)
+		if assert.Contains(t, fds, n, "kept fd %d was closed", n) {
+			assert.True(t, os.SameFile(want, fds[n].Info), "fd %d is not the kept file: %s", n, fds[n].Target)
+		}
+	}
+	for i, f := range files {
+		if f == nil || kept[3+i] == f {
+			continue
+		}
+		want, err := f.Stat()
+		require.NoError(t, err)
+		for n, fd := range fds {
+			assert.False(t, fd.Info != nil && os.SameFile(want, fd.Info),
+				"inherited fd %d (%s) survives as fd %d", 3+i, fd.Target, n)
+		}
+	}
+	pidfile, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
+	require.NoError(t, err)
+	found := false
+	for n, fd := range fds {
+		assert.False(t, strings.HasPrefix(fd.Target, "pipe:"), "fd %d is a pipe: the status pipe was not closed", n)
+		if fd.Info != nil && os.SameFile(pidfile, fd.Info) {
+			found = true
+			assert.NotZero(t, fd.Flags&unix.O_CLOEXEC, "the pidfile fd %d would leak its lock into programs the daemon runs", n)
+		}
+	}
+	assert.True(t, found, "the daemon does not hold its pidfile open (the lock)")
+}
+
+// 6. The status pipe is closed in the daemon as soon as the launcher is
+// released: at once with none, after package init with start, after Ready
+// with ready; until then it is the launcher's pipe.
+func TestStatusPipeReleased(t *testing.T) {
+	t.Parallel()
+	pipes := func(fds map[int]FD) []string {
+		var p []string
+		for _, fd := range fds {
+			if strings.HasPrefix(fd.Target, "pipe:") {
+				p = append(p, fd.Target)
+			}
+		}
+		return p
+	}
+	for _, wait := range []string{"none", "start"} {
+		t.Run(wait, func(t *testing.T) {
+			t.Parallel()
+			r := Launch(t, probe, []string{"CDAEMON_WAIT=" + wait})
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t)
+			for n, target := range rep.FDs {
+				assert.NotContains(t, target, "pipe:", "fd %d when main started", n)
+			}
+			assert.Empty(t, pipes(procFDs(t, rep.PID)))
+		})
+	}
+	t.Run("ready", func(t *testing.T) {
+		t.Parallel()
+		r := Spawn(t, probe, Opts{Env: []string{"CDAEMON_WAIT=ready"}, Args: []string{"-wait-usr1"}})
+		rep := r.ReadReport(t)
+		held := pipes(procFDs(t, rep.PID))
+		require.Len(t, held, 1, "before Ready the daemon holds the status pipe")
+		assert.Contains(t, pipes(procFDs(t, r.Launcher)), held[0], "it is the launcher's pipe")
+		assert.False(t, r.Exited(), "the launcher exited before Ready")
+
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1)) // Ready
+		r.Wait(t)
+		r.RequireStatus(t, 0)
+		assert.Empty(t, pipes(procFDs(t, rep.PID)), "after Ready")
+	})
+}
+
+// 7. The umask and working directory are the configured ones (defaults 0
+// and /); a relative CDAEMON_CHDIR is resolved against the launcher's
+// working directory.
+func TestUmaskAndDirectory(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	sub := filepath.Join(base, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o755))
+	cases := []struct {
+		name      string
+		env       []string
+		umask     string
+		cwd       string
+		launcherD string
+	}{
+		{"defaults", nil, "0000", "/", ""},
+		{"configured", []string{"CDAEMON_UMASK=027", "CDAEMON_CHDIR=" + sub}, "0027", sub, ""},
+		{"relative dir, one digit", []string{"CDAEMON_UMASK=7", "CDAEMON_CHDIR=sub"}, "0007", sub, base},
+		{"everything masked", []string{"CDAEMON_UMASK=0777"}, "0777", "/", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The launcher's own umask must not leak through either.
+			r := LaunchOpts(t, probe, Opts{Env: tc.env, Dir: tc.launcherD, Shell: "umask 022"})
+			r.RequireStatus(t, 0)
+			pid := r.ReadReport(t).PID
+			assert.Equal(t, tc.umask, procStatus(t, pid)["Umask"])
+			cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+			require.NoError(t, err)
+			want, err := filepath.EvalSymlinks(tc.cwd)
+			require.NoError(t, err)
+			assert.Equal(t, want, cwd)
+		})
+	}
+}
+
+// sigbits is a signal set as /proc/PID/status shows it: bit sig-1.
+func sigbits(sigs ...syscall.Signal) uint64 {
+	var b uint64
+	for _, s := range sigs {
+		b |= 1 << (uint(s) - 1)
+	}
+	return b
+}
+
+// 8. The daemon starts with no signal ignored or blocked, even when the
+// launcher inherited them (nohup, a shell's trap ”, a blocked mask), and
+// SIGHUP, ignored by the middle while it forks, is not left ignored. The
+// probe records the state before the Go runtime starts, which the runtime
+// would otherwise carry on: it keeps an ignored SIGHUP or SIGINT ignored,
+// and starts its threads with the inherited mask.
+func TestSignalsReset(t *testing.T) {
+	t.Parallel()
+	ignored := sigbits(syscall.SIGHUP, syscall.SIGINT)
+	blocked := []syscall.Signal{syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGALRM}
+	cases := []struct {
+		name   string
+		shell  string
+		block  []syscall.Signal
+		env    []string
+		args   []string
+		daemon bool
+	}{
+		{"plain start", "", nil, nil, nil, true},
+		{"ignored and blocked in the launcher", "trap '' HUP INT", blocked, nil, nil, true},
+		{"control: the same in the foreground", "trap '' HUP INT", blocked,
+			[]string{"CDAEMON=off"}, []string{"-exit", "0"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := LaunchOpts(t, probe, Opts{Shell: tc.shell, Block: tc.block, Env: tc.env, Args: tc.args})
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t)
+			if !tc.daemon {
+				assert.Equal(t, sigbits(blocked...), rep.StartSigBlk&sigbits(blocked...), "the launcher's mask was not set up")
+				assert.Equal(t, ignored, rep.StartSigIgn&ignored, "the launcher's ignored signals were not set up")
+				return
+			}
+			assert.Zero(t, rep.StartSigBlk, "signals blocked when Go starts: %#x", rep.StartSigBlk)
+			assert.Zero(t, rep.StartSigIgn, "signals ignored when Go starts: %#x", rep.StartSigIgn)
+			assert.Equal(t, "0000000000000000", procStatus(t, rep.PID)["SigIgn"], "seen from outside")
+		})
+	}
+}
+
+// 12. The Go runtime works in the daemon.
+func TestGoRuntimeWorks(t *testing.T) {
+	t.Parallel()
+	r := Launch(t, probe, nil, "-runtime")
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	require.True(t, rep.Info.Daemonized)
+	for _, check := range []string{"goroutines", "timers", "network", "signal.Notify", "os/exec"} {
+		assert.Equal(t, "ok", rep.Runtime[check], check)
+	}
+}
+
+// 14. However many variables are set, none is left in the daemon's
+// environment (nor in its children's: they get os.Environ), the
+// configuration still took effect, look-alike names that are not ours are
+// kept, and the Go runtime starts (it finds the auxiliary vector past the
+// end of the environment, so the array must keep its length).
+func TestEnvironmentStripped(t *testing.T) {
+	t.Parallel()
+	all := []string{"CDAEMON=on", "CDAEMON_WAIT=ready", "CDAEMON_TIMEOUT=1m", "CDAEMON_PIDFILE=p.pid",
+		"CDAEMON_LOG=log", "CDAEMON_STDOUT=out", "CDAEMON_STDERR=err", "CDAEMON_STDIN=/dev/null",
+		"CDAEMON_CHDIR=.", "CDAEMON_UMASK=022", "CDAEMON_KEEP_FDS=3"}
+	for _, n := range []int{1, 2, 3, 4, 5, len(all)} {
+		t.Run(fmt.Sprintf("%d variables", n), func(t *testing.T) {
+			t.Parallel()
+			keep, err := os.Open("/dev/null")
+			require.NoError(t, err)
+			defer keep.Close()
+			env := append([]string{"CDAEMONS=not ours"}, all[len(all)-n:]...)
+			env = append(env, "XCDAEMON_WAIT=not ours")
+			r := LaunchOpts(t, probe, Opts{Files: []*os.File{keep}, Args: []string{"-ready"}, Env: env})
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t)
+			for _, kv := range rep.Env {
+				assert.NotRegexp(t, `^CDAEMON(=|_)`, kv)
+			}
+			assert.NotContains(t, rep.Env, "")
+			assert.Contains(t, rep.Env, "CDAEMONS=not ours")
+			assert.Contains(t, rep.Env, "XCDAEMON_WAIT=not ours")
+			assert.Contains(t, rep.Env, "PROBE_TOKEN="+r.Token)
+			assert.True(t, rep.Info.Daemonized)
+			if n == len(all) {
+				assert.Equal(t, "on", rep.Info.Mode)
+				assert.Equal(t, "ready", rep.Info.Wait)
+				assert.Equal(t, filepath.Join(rep.Info.Dir, "p.pid"), rep.Info.Pidfile)
+			}
+		})
+	}
+}
+
+// openPty opens a new pseudo-terminal. The ioctls go through the raw
+// connection: File.Fd would make the master blocking, and the test reads
+// it with a deadline.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { master.Close() })
+	raw, err := master.SyscallConn()
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, raw.Control(func(fd uintptr) {
+		if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err == nil {
+			n, err = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	}))
+	require.NoError(t, err)
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	return master, slave
+}
+
+// 15. Started from a shell on a terminal, the daemon survives the
+// terminal's hangup and a SIGHUP to the shell's session and process group.
+// SIGHUP is at its default action in the daemon (property 8), so only being
+// elsewhere protects it.
+func TestSurvivesTerminalHangup(t *testing.T) {
+	t.Parallel()
+	master, slave := openPty(t)
+	// The shell is a session leader with the pty as its controlling
+	// terminal, like a login shell; it runs the program and stays.
+	r := Spawn(t, "/bin/sh", Opts{Stdio: slave,
+		Args: []string{"-c", `"$0" "$@"; echo "launcher status $?"; read line`, probe, "-listen", "127.0.0.1:0"},
+		Attr: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}})
+	slave.Close()
+	session := r.Launcher
+
+	// Bounded only so a broken build cannot hang the suite.
+	require.NoError(t, master.SetReadDeadline(time.Now().Add(30*time.Second)))
+	var said strings.Builder
+	for sc := bufio.NewScanner(master); sc.Scan(); {
+		said.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "launcher status") {
+			break
+		}
+	}
+	require.Contains(t, said.String(), "launcher status 0")
+	rep := r.ReadReport(t)
+	st, err := procStat(rep.PID)
+	require.NoError(t, err)
+	require.NotEqual(t, session, st.SID, "the daemon is in the terminal's session")
+	require.Zero(t, st.TTYNr)
+
+	master.Close() // hangup: SIGHUP to the session's leader and foreground group
+	r.Wait(t)
+	for _, pid := range sessionMembers(session) {
+		syscall.Kill(pid, syscall.SIGHUP)
+	}
+	syscall.Kill(-session, syscall.SIGHUP) // the group, if anything is left in it
+
+	port := readFile(t, r.Report+".port")
+	c, err := net.Dial("tcp", "127.0.0.1:"+port)
+	require.NoError(t, err, "the daemon no longer serves")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("hello from %d\n", rep.PID), line)
+	// SIGTERM after SIGHUP: had SIGHUP been fatal it would be seen first.
+	ws := r.Stop(t, rep.PID)
+	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the daemon ended with %v", ws)
+}
+
+// sessionMembers lists the live processes in session sid.
+func sessionMembers(sid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := procStat(pid); err == nil && st.SID == sid && st.State != "Z" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
