@@ -1,0 +1,374 @@
+package tests
+
+// Hostile input: every CDAEMON_* variable with empty, garbage,
+// out-of-range, overlong and path-trick values; file modes whatever the
+// umask; inherited descriptors; the daemon's own descriptors.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var pathVars = []string{"CDAEMON_PIDFILE", "CDAEMON_LOG", "CDAEMON_STDOUT", "CDAEMON_STDERR",
+	"CDAEMON_STDIN", "CDAEMON_CHDIR"}
+
+// requireOneClearLine asserts stderr is one line that names every want,
+// with no raw control bytes and a bounded length.
+func requireOneClearLine(t *testing.T, stderr string, want ...string) {
+	t.Helper()
+	require.True(t, strings.HasSuffix(stderr, "\n"), "message %q", stderr)
+	line := strings.TrimSuffix(stderr, "\n")
+	assert.NotContains(t, line, "\n", "one line")
+	assert.LessOrEqual(t, len(line), 1024, "a bounded message")
+	for _, r := range line {
+		assert.False(t, r < 0x20 || r == 0x7f, "raw control byte %#x in %q", r, line)
+	}
+	for _, w := range want {
+		assert.Contains(t, line, w)
+	}
+}
+
+// Values that must be refused with 64 before anything is forked, with a
+// message naming the variable (and, when short enough, the value).
+func TestHardeningBadValues(t *testing.T) {
+	long := strings.Repeat("x", 100000)
+	longPath := "/" + strings.Repeat("d", 5000)
+	cases := map[string][]string{
+		"CDAEMON": {"", "maybe", "on ", " on", "o\nn", "\x01", "2", "-1", long, "auto\x7f"},
+		"CDAEMON_WAIT": {"", "forever", "readyy", "%s%n%n%n", "ready\n", "START ", long,
+			"\xff\xfe"},
+		"CDAEMON_TIMEOUT": {"", "0", "0s", "0ms", "-1s", "+1s", "10", "1x", "25h", "24h1ms", "1e400s",
+			"nan", "inf", "infs", "0.1ms", "1s1", "s", "1 s", " 1s", "1s ", "0x10s", "1e3s",
+			"99999999999999999999h", "1us", "1ns", ".5s", long},
+		"CDAEMON_UMASK": {"", "8", "0778", "1000", "00000", "-1", "+1", "0x1", "abc", " 022",
+			"022 ", "7777", long},
+		"CDAEMON_KEEP_FDS": {"", "0", "1", "2", "1,3", "3,3", ",3", "3,", "3,,4", "a", "3 4",
+			" 3", "99999999999", "-3", "+3", "0x3", "1000", long},
+		"CDAEMON_FOO":    {"1", ""},
+		"CDAEMON_":       {"x"},
+		"CDAEMON_PIDFIL": {"p.pid"},
+	}
+	for _, v := range pathVars {
+		cases[v] = []string{"", longPath}
+	}
+	for name, values := range cases {
+		for i, value := range values {
+			t.Run(fmt.Sprintf("%s/%d", name, i), func(t *testing.T) {
+				r := Launch(t, probe, []string{name + "=" + value})
+				assert.Equal(t, 64, r.Status, "%s=%q: stderr %q", name, value, r.Stderr)
+				want := []string{name}
+				known := !strings.HasPrefix(name, "CDAEMON_FOO") && name != "CDAEMON_" && name != "CDAEMON_PIDFIL"
+				if known && len(value) < 20 && utf8.ValidString(value) && !strings.ContainsAny(value, "\x00\x01\n\x7f") {
+					want = append(want, value)
+				}
+				requireOneClearLine(t, r.Stderr, want...)
+				requireNothingLeft(t, r)
+				requireNoFile(t, r.Report, "the program never ran")
+			})
+		}
+	}
+}
+
+// Every entry of a variable is checked, also one without "=". (os/exec
+// keeps only the last of repeated names, so repeats are not tried here.)
+func TestHardeningBadValueAmongGoodOnes(t *testing.T) {
+	for _, env := range [][]string{
+		{"CDAEMON_WAIT=none", "CDAEMON_TIMEOUT=1s", "CDAEMON_WAIT=bogus"},
+		{"CDAEMON_WAIT"},
+	} {
+		r := Launch(t, probe, env)
+		assert.Equal(t, 64, r.Status, "%q: %s", env, r.Stderr)
+		requireOneClearLine(t, r.Stderr, "CDAEMON_WAIT")
+		requireNothingLeft(t, r)
+	}
+}
+
+// Edge values that are valid: the daemon starts.
+func TestHardeningEdgeValuesAccepted(t *testing.T) {
+	for _, env := range [][]string{
+		{"CDAEMON=YES"}, {"CDAEMON=True"}, {"CDAEMON=1"}, {"CDAEMON=On"}, {"CDAEMON=AUTO"},
+		{"CDAEMON_WAIT=START"}, {"CDAEMON_WAIT=None"},
+		{"CDAEMON_TIMEOUT=24h"}, {"CDAEMON_TIMEOUT=1ms", "CDAEMON_WAIT=none"},
+		{"CDAEMON_TIMEOUT=1h30m15s500ms"}, {"CDAEMON_TIMEOUT=1.5h"},
+		{"CDAEMON_UMASK=0"}, {"CDAEMON_UMASK=0777"}, {"CDAEMON_UMASK=777"}, {"CDAEMON_UMASK=022"},
+		{"CDAEMON_CHDIR=."}, {"CDAEMON_CHDIR=/"},
+		{"CDAEMONS=not ours"}, {"cdaemon_wait=not ours"},
+	} {
+		r := Launch(t, probe, env)
+		require.Equal(t, 0, r.Status, "%q: %s", env, r.Stderr)
+		pid := r.ReadReport(t).PID
+		r.Stop(t, pid)
+		requireNothingLeft(t, r, pid)
+	}
+}
+
+// A start that must fail with 73 naming the variable: nothing left, no
+// pidfile created.
+func requireCantCreate(t *testing.T, r *Run, name string, want ...string) {
+	t.Helper()
+	assert.Equal(t, 73, r.Status, "stderr %q", r.Stderr)
+	requireOneClearLine(t, r.Stderr, append([]string{name}, want...)...)
+	requireNothingLeft(t, r)
+	requireNoFile(t, r.Report, "the program never ran")
+}
+
+func TestHardeningPidfileTricks(t *testing.T) {
+	t.Run("symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "precious")
+		require.NoError(t, os.WriteFile(target, []byte("precious\n"), 0o600))
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, "p.pid")))
+		r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+		requireCantCreate(t, r, "CDAEMON_PIDFILE", "symbolic link")
+		b, err := os.ReadFile(target)
+		require.NoError(t, err)
+		assert.Equal(t, "precious\n", string(b), "the symlink's target is untouched")
+		fi, err := os.Stat(target)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	})
+	t.Run("dangling symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "created?")
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, "p.pid")))
+		r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+		requireCantCreate(t, r, "CDAEMON_PIDFILE", "symbolic link")
+		requireNoFile(t, target, "never created through a symlink")
+	})
+	// A hard link is a second name for someone else's file: the pid would
+	// be written into it (/etc/passwd in a sticky /tmp attack).
+	t.Run("hard link", func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "precious")
+		require.NoError(t, os.WriteFile(target, []byte("precious\n"), 0o644))
+		require.NoError(t, os.Link(target, filepath.Join(dir, "p.pid")))
+		r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+		requireCantCreate(t, r, "CDAEMON_PIDFILE", "link")
+		b, _ := os.ReadFile(target)
+		assert.Equal(t, "precious\n", string(b), "the other name's content is untouched")
+	})
+	for name, mk := range map[string]func(path string) error{
+		"directory": func(p string) error { return os.Mkdir(p, 0o755) },
+		"fifo":      func(p string) error { return syscall.Mkfifo(p, 0o644) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, mk(filepath.Join(dir, "p.pid")))
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+			requireCantCreate(t, r, "CDAEMON_PIDFILE")
+		})
+	}
+	for _, p := range []string{"/dev/null", "missing/p.pid", "p.pid/", "/proc/self/status"} {
+		t.Run(p, func(t *testing.T) {
+			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + p})
+			requireCantCreate(t, r, "CDAEMON_PIDFILE")
+		})
+	}
+}
+
+// A pidfile in a world-writable directory. Without the sticky bit anyone
+// can replace the file, so the lock proves nothing: refused. In a sticky
+// directory (/tmp) others cannot touch our file, but one they planted
+// there first (to keep us from starting, or to have us write through it)
+// is refused; ours, stale or new, is fine.
+func TestHardeningPidfileInWorldWritableDir(t *testing.T) {
+	mkdir := func(mode os.FileMode) string {
+		dir := filepath.Join(t.TempDir(), "run")
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		require.NoError(t, os.Chmod(dir, mode))
+		return dir
+	}
+	t.Run("not sticky", func(t *testing.T) {
+		dir := mkdir(0o777)
+		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + dir + "/p.pid"})
+		requireCantCreate(t, r, "CDAEMON_PIDFILE", "writable")
+		requireNoFile(t, dir+"/p.pid", "refused")
+	})
+	t.Run("sticky, planted by another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to plant a file owned by another user")
+		}
+		dir := mkdir(0o777 | os.ModeSticky)
+		pidfile := dir + "/p.pid"
+		require.NoError(t, os.WriteFile(pidfile, []byte("1\n"), 0o666))
+		require.NoError(t, os.Chown(pidfile, 65534, 65534))
+		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
+		requireCantCreate(t, r, "CDAEMON_PIDFILE", "owned by")
+		b, _ := os.ReadFile(pidfile)
+		assert.Equal(t, "1\n", string(b))
+	})
+	for _, stale := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sticky, ours, stale=%v", stale), func(t *testing.T) {
+			dir := mkdir(0o777 | os.ModeSticky)
+			pidfile := dir + "/p.pid"
+			if stale {
+				require.NoError(t, os.WriteFile(pidfile, []byte("garbage"), 0o644))
+			}
+			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
+			require.Equal(t, 0, r.Status, r.Stderr)
+			pid := pidFromFile(t, pidfile)
+			r.Stop(t, pid)
+			requireNothingLeft(t, r, pid)
+		})
+	}
+}
+
+func TestHardeningStdioAndDirTricks(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "adir"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "afile"), nil, 0o644))
+	for _, v := range []string{"CDAEMON_LOG", "CDAEMON_STDOUT", "CDAEMON_STDERR", "CDAEMON_STDIN"} {
+		for _, p := range []string{"adir", "missing/out.log", "afile/x"} {
+			t.Run(v+"="+p, func(t *testing.T) {
+				r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{v + "=" + p, "CDAEMON_PIDFILE=" + dir + "/p.pid"}})
+				requireCantCreate(t, r, v, p)
+				requireNoFile(t, dir+"/p.pid", "the start failed")
+			})
+		}
+	}
+	for _, p := range []string{"afile", "missing", "/proc/self/status/x"} {
+		t.Run("CDAEMON_CHDIR="+p, func(t *testing.T) {
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_CHDIR=" + p, "CDAEMON_PIDFILE=" + dir + "/p.pid"}})
+			requireCantCreate(t, r, "CDAEMON_CHDIR", p)
+			requireNoFile(t, dir+"/p.pid", "the start failed")
+		})
+	}
+	// Relative paths are the launcher's; symlinks for logs and the
+	// directory are followed (only the pidfile is never followed).
+	t.Run("relative and symlinked", func(t *testing.T) {
+		d := t.TempDir()
+		require.NoError(t, os.Mkdir(filepath.Join(d, "real"), 0o755))
+		require.NoError(t, os.Symlink("real", filepath.Join(d, "link")))
+		require.NoError(t, os.Symlink("real/out.log", filepath.Join(d, "log")))
+		r := LaunchOpts(t, probe, Opts{Dir: d, Args: []string{"-say", "through"},
+			Env: []string{"CDAEMON_CHDIR=link", "CDAEMON_LOG=log"}})
+		require.Equal(t, 0, r.Status, r.Stderr)
+		rep := r.ReadReport(t)
+		assert.Equal(t, filepath.Join(d, "real"), rep.Cwd)
+		r.Stop(t, rep.PID)
+		b, _ := os.ReadFile(filepath.Join(d, "real", "out.log"))
+		assert.Contains(t, string(b), "through")
+		requireNothingLeft(t, r, rep.PID)
+	})
+}
+
+// A FIFO as a log with no reader, or as stdin with no writer: opening it
+// blocks forever unless it is opened non-blocking. The launcher must not
+// hang: no reader is an error (73, ENXIO); no writer yet is fine (stdin
+// reads EOF until one comes).
+func TestHardeningFifoTargetsDoNotHang(t *testing.T) {
+	for _, tc := range []struct {
+		v      string
+		status int
+	}{{"CDAEMON_LOG", 73}, {"CDAEMON_STDOUT", 73}, {"CDAEMON_STDIN", 0}} {
+		t.Run(tc.v, func(t *testing.T) {
+			dir := t.TempDir()
+			fifo := filepath.Join(dir, "fifo")
+			require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+			r := Spawn(t, probe, Opts{Env: []string{tc.v + "=" + fifo}})
+			hung := waitBounded(t, r, 5*time.Second)
+			require.False(t, hung, "the launcher hangs opening %s=%s", tc.v, fifo)
+			require.Equal(t, tc.status, r.Status, r.Stderr)
+			if tc.status == 0 {
+				pid := r.ReadReport(t).PID
+				r.Stop(t, pid)
+				requireNothingLeft(t, r, pid)
+			} else {
+				requireOneClearLine(t, r.Stderr, tc.v, fifo)
+				requireNothingLeft(t, r)
+			}
+		})
+	}
+}
+
+// Files cdaemon creates get 0644 (pidfile) and 0640 (logs) whatever the
+// launcher's umask and CDAEMON_UMASK; the daemon gets CDAEMON_UMASK.
+func TestHardeningModesIgnoreUmask(t *testing.T) {
+	for _, launcherUmask := range []string{"0000", "0777", "0022", "0077"} {
+		for _, daemonUmask := range []string{"", "0777", "0027"} {
+			t.Run(launcherUmask+"/"+daemonUmask, func(t *testing.T) {
+				env := []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_STDOUT=out.log", "CDAEMON_STDERR=err.log"}
+				if daemonUmask != "" {
+					env = append(env, "CDAEMON_UMASK="+daemonUmask)
+				}
+				r := LaunchOpts(t, probe, Opts{Shell: "umask " + launcherUmask, Env: env})
+				require.Equal(t, 0, r.Status, r.Stderr)
+				rep := r.ReadReport(t)
+				for name, want := range map[string]os.FileMode{"p.pid": 0o644, "out.log": 0o640, "err.log": 0o640} {
+					fi, err := os.Stat(filepath.Join(r.Dir, name))
+					require.NoError(t, err)
+					assert.Equal(t, want, fi.Mode().Perm(), name)
+				}
+				want := 0
+				if daemonUmask != "" {
+					fmt.Sscanf(daemonUmask, "%o", &want)
+				}
+				assert.Equal(t, want, rep.Umask)
+				r.Stop(t, rep.PID)
+				requireNothingLeft(t, r, rep.PID)
+			})
+		}
+	}
+}
+
+// Descriptors the launcher inherited never reach the daemon unless kept;
+// every descriptor of the daemon above 2 that it did not inherit on
+// purpose is close-on-exec, so programs it runs get none of them.
+func TestHardeningInheritedFDs(t *testing.T) {
+	for _, keep := range []string{"", "4", "3,5", "900"} {
+		t.Run("keep="+keep, func(t *testing.T) {
+			dir := t.TempDir()
+			var files []*os.File
+			for i := 0; i < 3; i++ { // fds 3, 4, 5
+				f, err := os.Create(filepath.Join(dir, fmt.Sprintf("inherited%d", 3+i)))
+				require.NoError(t, err)
+				defer f.Close()
+				files = append(files, f)
+			}
+			far, err := os.Create(filepath.Join(dir, "inherited900"))
+			require.NoError(t, err)
+			defer far.Close()
+			files = append(files, make([]*os.File, 900-3-len(files))...)
+			files = append(files, far) // fd 900
+			env := []string{"CDAEMON_PIDFILE=p.pid"}
+			if keep != "" {
+				env = append(env, "CDAEMON_KEEP_FDS="+keep)
+			}
+			r := LaunchOpts(t, probe, Opts{Files: files, Env: env})
+			require.Equal(t, 0, r.Status, r.Stderr)
+			rep := r.ReadReport(t)
+			kept := map[int]bool{}
+			for _, k := range strings.Split(keep, ",") {
+				var fd int
+				if _, err := fmt.Sscan(k, &fd); err == nil {
+					kept[fd] = true
+				}
+			}
+			for fd, target := range rep.FDs {
+				if strings.Contains(target, "inherited") {
+					want := fmt.Sprintf("inherited%d", fd)
+					assert.True(t, kept[fd] && strings.HasSuffix(target, want),
+						"fd %d -> %s leaked into the daemon (kept: %q)", fd, target, keep)
+				}
+				if fd > 2 && !kept[fd] {
+					assert.NotZero(t, rep.FDFlags[fd]&syscall.FD_CLOEXEC,
+						"the daemon's fd %d -> %s is not close-on-exec", fd, target)
+				}
+			}
+			for fd := range kept {
+				assert.Contains(t, rep.FDs[fd], fmt.Sprintf("inherited%d", fd), "kept fd %d", fd)
+			}
+			r.Stop(t, rep.PID)
+			requireNothingLeft(t, r, rep.PID)
+		})
+	}
+}
