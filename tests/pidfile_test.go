@@ -1,0 +1,168 @@
+package tests
+
+// Property 9: the pidfile holds the daemon's pid and a newline, is locked
+// for the daemon's whole life (a second start fails with 75 naming the
+// pid), is taken over when stale, is never followed through a symlink, is
+// not inherited by the daemon's children, and goes away when a start fails.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pidText is what a pidfile holds for pid.
+func pidText(pid int) string { return strconv.Itoa(pid) + "\n" }
+
+func TestPidfileLockedWhileRunning(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.pid")
+	env := []string{"CDAEMON_PIDFILE=p.pid"} // relative to the launcher's cwd
+	first := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
+	first.RequireStatus(t, 0)
+	rep := first.ReadReport(t)
+	assert.Equal(t, pidText(rep.PID), readFile(t, path))
+	assert.Equal(t, path, rep.Info.Pidfile, "Info reports the absolute path")
+
+	// The launcher is gone: the daemon alone holds the lock now.
+	second := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
+	second.RequireStatus(t, 75)
+	assert.Contains(t, second.Stderr, `"p.pid"`)
+	assert.Contains(t, second.Stderr, "locked by pid "+strconv.Itoa(rep.PID))
+	second.RequireGone(t)
+	assert.Equal(t, pidText(rep.PID), readFile(t, path), "the failed start touched the pidfile")
+	assert.True(t, alive(rep.PID))
+
+	// Once the daemon is gone its pidfile is stale: the next start takes it.
+	first.Stop(t, rep.PID)
+	third := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
+	third.RequireStatus(t, 0)
+	assert.Equal(t, pidText(third.ReadReport(t).PID), readFile(t, path))
+}
+
+// A pidfile left by a daemon that died (no lock) is taken over, whatever it
+// held: the new content is exactly the new pid, not written over the old.
+func TestPidfileStaleTakenOver(t *testing.T) {
+	t.Parallel()
+	for name, old := range map[string]string{
+		"longer pid": "1234567890\n",
+		"empty":      "",
+		"garbage":    "not a pid at all, and quite a long line of it\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "p.pid")
+			require.NoError(t, os.WriteFile(path, []byte(old), 0o644))
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=" + path}})
+			r.RequireStatus(t, 0)
+			assert.Equal(t, pidText(r.ReadReport(t).PID), readFile(t, path))
+		})
+	}
+}
+
+// The lock belongs to the daemon, not to what it runs: a child the daemon
+// started (which may outlive it) does not keep the pidfile locked.
+func TestPidfileLockNotInherited(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"CDAEMON_PIDFILE=p.pid"}
+	r := LaunchOpts(t, probe, Opts{Dir: dir, Env: env, Args: []string{"-child"}})
+	r.RequireStatus(t, 0)
+	pid := r.ReadReport(t).PID
+	var child int
+	eventually(t, "the daemon's child", func() bool {
+		for _, p := range r.Procs() {
+			if st, err := procStat(p); err == nil && st.PPID == pid {
+				child = p
+			}
+		}
+		return child != 0
+	})
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	r.WaitExit(t, pid)
+	require.True(t, alive(child), "the child should outlive the daemon")
+
+	next := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
+	next.RequireStatus(t, 0)
+}
+
+// A symbolic link is refused (73), whether it points to a file or nowhere,
+// and what it points to is neither written nor created.
+func TestPidfileSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	for _, dangling := range []bool{false, true} {
+		name := map[bool]string{false: "to a file", true: "dangling"}[dangling]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			target := filepath.Join(dir, "target")
+			if !dangling {
+				require.NoError(t, os.WriteFile(target, []byte("precious\n"), 0o600))
+			}
+			link := filepath.Join(dir, "p.pid")
+			require.NoError(t, os.Symlink(target, link))
+
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+			r.RequireStatus(t, 73)
+			assert.Contains(t, r.Stderr, `"p.pid"`)
+			assert.Contains(t, r.Stderr, "symbolic link")
+			r.RequireGone(t)
+			if dangling {
+				_, err := os.Lstat(target)
+				assert.True(t, os.IsNotExist(err), "the link's target was created")
+			} else {
+				assert.Equal(t, "precious\n", readFile(t, target))
+				fi, err := os.Stat(target)
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			}
+			fi, err := os.Lstat(link)
+			require.NoError(t, err)
+			assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link was replaced")
+		})
+	}
+}
+
+// A start that fails does not leave a pidfile behind (a stale pidfile it
+// took over included); a start refused before anything was forked never
+// creates one.
+func TestPidfileRemovedWhenStartFails(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		env    []string
+		args   []string
+		stale  bool
+		status int
+	}{
+		{"Fail before Ready", []string{"CDAEMON_WAIT=ready"}, []string{"-fail", "no"}, false, 1},
+		{"exit before Ready", []string{"CDAEMON_WAIT=ready"}, []string{"-exit", "3"}, false, 3},
+		{"exit before Ready, stale pidfile", []string{"CDAEMON_WAIT=ready"}, []string{"-exit", "3"}, true, 3},
+		{"timeout", []string{"CDAEMON_WAIT=ready", "CDAEMON_TIMEOUT=100ms"}, nil, false, 1},
+		{"bad value", []string{"CDAEMON_UMASK=9"}, nil, false, 64},
+		{"unopenable log", []string{"CDAEMON_LOG=nodir/log"}, nil, false, 73},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "p.pid")
+			if tc.stale {
+				require.NoError(t, os.WriteFile(path, []byte("1\n"), 0o644))
+			}
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Args: tc.args,
+				Env: append([]string{"CDAEMON_PIDFILE=p.pid"}, tc.env...)})
+			r.RequireStatus(t, tc.status)
+			r.RequireGone(t)
+			_, err := os.Lstat(path)
+			assert.True(t, os.IsNotExist(err), "the pidfile is left after a failed start")
+		})
+	}
+}

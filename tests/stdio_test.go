@@ -1,0 +1,137 @@
+package tests
+
+// Property 5: the daemon's descriptors 0, 1 and 2 are /dev/null or the
+// configured files, seen from outside; output appends; files cdaemon
+// creates get fixed modes whatever the umask.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestStdioTargets checks where each of 0, 1 and 2 points for each way of
+// configuring them. Paths are relative to the launcher's working
+// directory (the daemon runs in /).
+func TestStdioTargets(t *testing.T) {
+	t.Parallel()
+	const null = ""
+	cases := []struct {
+		name   string
+		env    []string
+		in     string // file name in the run's directory, or null
+		out    string
+		err    string
+		shared bool // 1 and 2 are one open file: lines stay in order
+	}{
+		{"defaults", nil, null, null, null, false},
+		{"CDAEMON_LOG", []string{"CDAEMON_LOG=log"}, null, "log", "log", true},
+		{"separate files", []string{"CDAEMON_STDIN=in", "CDAEMON_STDOUT=out", "CDAEMON_STDERR=err"},
+			"in", "out", "err", false},
+		{"STDERR overrides LOG", []string{"CDAEMON_LOG=log", "CDAEMON_STDERR=err"}, null, "log", "err", false},
+		{"STDOUT overrides LOG", []string{"CDAEMON_LOG=log", "CDAEMON_STDOUT=out"}, null, "out", "log", false},
+		{"STDOUT and STDERR the same", []string{"CDAEMON_STDOUT=log", "CDAEMON_STDERR=log"}, null, "log", "log", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if tc.in != null {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, tc.in), []byte("input\n"), 0o644))
+			}
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: tc.env, Args: []string{"-say", "hello"}})
+			r.RequireStatus(t, 0)
+			pid := r.ReadReport(t).PID
+			fds := procFDs(t, pid)
+			for fd, name := range []string{tc.in, tc.out, tc.err} {
+				require.Contains(t, fds, fd)
+				got := fds[fd]
+				if name == null {
+					assert.True(t, isDevNull(got.Info), "fd %d is %s, want /dev/null", fd, got.Target)
+					continue
+				}
+				want, err := os.Stat(filepath.Join(dir, name))
+				require.NoError(t, err, "fd %d's file was not created where the launcher ran", fd)
+				assert.True(t, os.SameFile(want, got.Info), "fd %d is %s, want %s", fd, got.Target, name)
+				if fd == 0 {
+					assert.Equal(t, os.O_RDONLY, got.Flags&syscall.O_ACCMODE, "stdin opened for writing")
+				} else {
+					assert.NotZero(t, got.Flags&os.O_APPEND, "fd %d is not in append mode", fd)
+				}
+			}
+			if tc.shared {
+				assert.Equal(t, "stdout: hello\nstderr: hello\n", readFile(t, filepath.Join(dir, tc.out)))
+			}
+		})
+	}
+}
+
+// Output is appended: what a log file held is kept, and two daemons (or
+// two starts) writing to it interleave instead of overwriting each other.
+func TestLogAppends(t *testing.T) {
+	t.Parallel()
+	log := filepath.Join(t.TempDir(), "daemon.log")
+	require.NoError(t, os.WriteFile(log, []byte("existing line\n"), 0o600))
+	for _, word := range []string{"one", "two"} {
+		r := Launch(t, probe, []string{"CDAEMON_LOG=" + log}, "-say", word)
+		r.RequireStatus(t, 0)
+		r.ReadReport(t) // the probe writes its lines before the report
+	}
+	assert.Equal(t, "existing line\nstdout: one\nstderr: one\nstdout: two\nstderr: two\n", readFile(t, log))
+	fi, err := os.Stat(log)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "an existing log's mode was changed")
+}
+
+// Files cdaemon creates get 0640 (logs) and 0644 (pidfile) whatever the
+// launcher's umask and whatever CDAEMON_UMASK gives the daemon.
+func TestCreatedFileModes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, shell, umask string }{
+		{"launcher umask 077", "umask 077", ""},
+		{"launcher umask 0, CDAEMON_UMASK=0777", "umask 0", "CDAEMON_UMASK=0777"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := []string{"CDAEMON_LOG=log", "CDAEMON_STDERR=err", "CDAEMON_PIDFILE=p.pid"}
+			if tc.umask != "" {
+				env = append(env, tc.umask)
+			}
+			r := LaunchOpts(t, probe, Opts{Shell: tc.shell, Env: env})
+			r.RequireStatus(t, 0)
+			r.ReadReport(t)
+			for name, want := range map[string]os.FileMode{"log": 0o640, "err": 0o640, "p.pid": 0o644} {
+				fi, err := os.Stat(filepath.Join(r.Dir, name))
+				require.NoError(t, err)
+				assert.Equal(t, want, fi.Mode().Perm(), name)
+			}
+		})
+	}
+}
+
+// A launcher started with 0, 1 and 2 closed (`prog <&- >&- 2>&-`): the
+// files cdaemon opens must not land on them, or dup2 would replace the
+// pidfile's descriptor and the lock would go with the launcher.
+func TestClosedStdioAtLaunch(t *testing.T) {
+	t.Parallel()
+	env := []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}
+	r := LaunchOpts(t, probe, Opts{Env: env, Shell: "exec 0<&- 1>&- 2>&-", Args: []string{"-say", "hi"}})
+	r.RequireStatus(t, 0)
+	pid := r.ReadReport(t).PID
+	fds := procFDs(t, pid)
+	assert.True(t, isDevNull(fds[0].Info), "fd 0 is %s", fds[0].Target)
+	log, err := os.Stat(filepath.Join(r.Dir, "log"))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(log, fds[1].Info), "fd 1 is %s", fds[1].Target)
+	assert.True(t, os.SameFile(log, fds[2].Info), "fd 2 is %s", fds[2].Target)
+	assert.Equal(t, "stdout: hi\nstderr: hi\n", readFile(t, filepath.Join(r.Dir, "log")))
+
+	again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
+	again.RequireStatus(t, 75)
+	assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
+}
