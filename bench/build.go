@@ -16,17 +16,22 @@ import (
 const blobSize = 24 << 20
 
 // build compiles every program (and the spawner) into dir/bin. big adds the
-// big size of each Go program. Builds run two at a time (the machine has
-// two cores; go build parallelizes inside too).
-func build(benchDir, dir string, big bool) (map[string]string, error) {
+// big size of each Go program; exp, if set, is a cdaemon.c to measure
+// against the library's own (programs marked exp are built with it in
+// place of the library's, through go build -overlay). Builds run two at
+// a time (the machine has two cores; go build parallelizes inside too).
+func build(benchDir, dir string, big bool, exp string, progs []program) (map[string]string, error) {
 	bin := filepath.Join(dir, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
 	}
-	overlay := ""
+	blob := ""
 	if big {
-		var err error
-		if overlay, err = writeOverlay(benchDir, dir); err != nil {
+		blob = filepath.Join(dir, "blob.bin")
+		b := make([]byte, blobSize)
+		r := rand.NewChaCha8([32]byte{'c', 'd', 'a', 'e', 'm', 'o', 'n'})
+		r.Read(b)
+		if err := os.WriteFile(blob, b, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -35,15 +40,28 @@ func build(benchDir, dir string, big bool) (map[string]string, error) {
 		cmd  *exec.Cmd
 	}
 	var jobs []job
-	for _, p := range programs {
+	for _, p := range progs {
 		out := filepath.Join(bin, p.key)
 		if p.c != "" {
 			jobs = append(jobs, job{p.key, exec.Command("gcc", "-O2", "-Wall", "-o", out, filepath.Join(benchDir, "csrc", p.c))})
 			continue
 		}
-		jobs = append(jobs, job{p.key, goBuild(benchDir, p, out, "")})
-		if big {
-			jobs = append(jobs, job{p.key + "-big", goBuild(benchDir, p, out+"-big", overlay)})
+		for _, size := range []string{"", "-big"} {
+			if size != "" && !big {
+				continue
+			}
+			repl := map[string]string{}
+			if size != "" {
+				repl[filepath.Join(benchDir, "internal", "heavy", "blob.bin")] = blob
+			}
+			if p.exp {
+				repl[filepath.Join(filepath.Dir(benchDir), "cdaemon.c")] = exp
+			}
+			overlay, err := writeOverlay(dir, p.key+size, repl)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, job{p.key + size, goBuild(benchDir, p, out+size, overlay, size != "")})
 		}
 	}
 	// The spawner is static so that its own resident set, which its
@@ -80,11 +98,13 @@ func build(benchDir, dir string, big bool) (map[string]string, error) {
 	return bins, firstErr
 }
 
-func goBuild(benchDir string, p program, out, overlay string) *exec.Cmd {
+func goBuild(benchDir string, p program, out, overlay string, big bool) *exec.Cmd {
 	args := []string{"build", "-o", out}
 	tags := p.tags
-	if overlay != "" {
+	if big {
 		tags = append(append([]string{}, tags...), "benchbig")
+	}
+	if overlay != "" {
 		args = append(args, "-overlay", overlay)
 	}
 	if len(tags) > 0 {
@@ -103,23 +123,19 @@ func goBuild(benchDir string, p program, out, overlay string) *exec.Cmd {
 	return cmd
 }
 
-// writeOverlay writes the big programs' table, random bytes, to dir and an
-// overlay file that places it in internal/heavy for go build.
-func writeOverlay(benchDir, dir string) (string, error) {
-	blob := filepath.Join(dir, "blob.bin")
-	b := make([]byte, blobSize)
-	r := rand.NewChaCha8([32]byte{'c', 'd', 'a', 'e', 'm', 'o', 'n'})
-	r.Read(b)
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		return "", err
+// writeOverlay writes a go build -overlay file that replaces the files
+// named in repl; "" if there are none. The big programs get their table
+// (random bytes, generated into the temp dir) in internal/heavy this way,
+// and the exp programs their cdaemon.c, so neither touches the source tree.
+func writeOverlay(dir, name string, repl map[string]string) (string, error) {
+	if len(repl) == 0 {
+		return "", nil
 	}
-	j, err := json.Marshal(map[string]map[string]string{
-		"Replace": {filepath.Join(benchDir, "internal", "heavy", "blob.bin"): blob},
-	})
+	j, err := json.Marshal(map[string]map[string]string{"Replace": repl})
 	if err != nil {
 		return "", err
 	}
-	overlay := filepath.Join(dir, "overlay.json")
+	overlay := filepath.Join(dir, "overlay-"+name+".json")
 	return overlay, os.WriteFile(overlay, j, 0o644)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"image/color"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -21,6 +22,7 @@ var chartVariants = []struct {
 	{"cdaemon-static", color.RGBA{86, 180, 233, 255}, nil},
 	{"go-daemon", color.RGBA{230, 159, 0, 255}, nil},
 	{"godaemon", color.RGBA{213, 94, 0, 255}, nil},
+	{"exp", color.RGBA{204, 121, 167, 255}, nil}, // with -exp only
 }
 
 // errPoints are medians with p10/p90 error bars.
@@ -38,9 +40,11 @@ func (rp *report) chart(path string) error {
 	p.X.Label.Text = "package init (CPU time, paid once per exec)"
 	p.Y.Label.Text = "ms from spawn to daemon main (log scale)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = msTicks{}
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(10)
+	p.Legend.YOffs = -vg.Points(10)
 	p.Add(plotter.NewGrid())
 	names := make([]string, len(rp.inits))
 	for i, w := range rp.inits {
@@ -59,7 +63,7 @@ func (rp *report) chart(path string) error {
 				continue
 			}
 			// Spread the variants a little sideways so the bars do not overlap.
-			x := float64(i) + (float64(k)-(n-1)/2)*0.04
+			x := float64(i) + (float64(k)-(n-1)/2)*0.012*float64(len(rp.inits))
 			pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: d.med})
 			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{d.med - d.p10, d.p90 - d.med})
 		}
@@ -81,4 +85,21 @@ func (rp *report) chart(path string) error {
 		p.Legend.Add(cv.name, line, points)
 	}
 	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+// msTicks labels a log axis at 1, 2, 5 times the powers of ten.
+type msTicks struct{}
+
+func (msTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for p := 0.01; p <= hi*10; p *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := p * m
+			if v < lo || v > hi {
+				continue
+			}
+			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+		}
+	}
+	return ts
 }

@@ -37,6 +37,7 @@ type config struct {
 	command  string
 	keep     bool // keep the temp dir (for profiling by hand)
 	only     *regexp.Regexp
+	exp      string // a cdaemon.c to measure against the library's
 }
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 	out := flag.String("out", "", "directory for the results (default: results/ in the bench module)")
 	noBig := flag.Bool("nobig", false, "skip the big program size")
 	keep := flag.Bool("keep", false, "keep the built programs (their directory is printed)")
+	exp := flag.String("exp", "", "also measure cdaemon built with this cdaemon.c in place of the library's (variants exp, exp-none, exp-static)")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
@@ -59,7 +61,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -only:", err)
 		os.Exit(2)
 	}
-	cfg := config{rounds: *n, inits: inits, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: re,
+	cfg := config{rounds: *n, inits: inits, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: re, exp: *exp,
 		command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
 		cfg.progress = os.Stderr
@@ -117,7 +119,18 @@ func run(cfg config) (*report, error) {
 		defer os.RemoveAll(tmp)
 	}
 	progress(cfg, "building the programs...")
-	bins, err := build(benchDir, tmp, cfg.big)
+	progs := programs
+	if cfg.exp != "" {
+		exp, err := filepath.Abs(cfg.exp)
+		if err != nil {
+			return nil, err
+		}
+		cfg.exp = exp
+		progs = append(append([]program{}, programs...), expPrograms...)
+		variants = append(variants, expVariants...)
+		defer func() { variants = variants[:len(variants)-len(expVariants)] }()
+	}
+	bins, err := build(benchDir, tmp, cfg.big, cfg.exp, progs)
 	if err != nil {
 		return nil, err
 	}

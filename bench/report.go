@@ -86,7 +86,13 @@ func (rp *report) c(name string, init time.Duration, big bool) benchCase {
 	return benchCase{v: findVariant(name), init: init, big: big}
 }
 
-func (rp *report) has(c benchCase) bool { _, ok := rp.r.s[c.String()]; return ok && c.v != nil }
+func (rp *report) has(c benchCase) bool {
+	if c.v == nil {
+		return false
+	}
+	_, ok := rp.r.s[c.String()]
+	return ok
+}
 
 func fmtDist(d dist, prec int) string {
 	if d.n == 0 || math.IsNaN(d.med) {
@@ -182,7 +188,10 @@ func (rp *report) markdown(w io.Writer) {
 	}
 	p("\n")
 	for _, a := range []string{"go-daemon", "godaemon", "go", "cgo"} {
-		for _, b := range []string{"cdaemon", "cdaemon-static"} {
+		for _, b := range []string{"cdaemon", "cdaemon-static", "exp", "exp-static"} {
+			if !rp.has(rp.c(a, 0, false)) || !rp.has(rp.c(b, 0, false)) {
+				continue
+			}
 			p("| %s / %s |", a, b)
 			for _, w := range rp.inits {
 				p(" %s |", fmtDist(r.paired(rp.c(a, w, false), rp.c(b, w, false), toMainMs, ratio), 2))
@@ -205,9 +214,16 @@ func (rp *report) markdown(w io.Writer) {
 		{"cdaemon, static", "cdaemon-static − cgo-static", ""},
 		{"cdaemon, dynamic, big", "cdaemon − cgo", "big"},
 		{"cdaemon, static, big", "cdaemon-static − cgo-static", "big"},
+		{"exp, dynamic", "exp − cgo", ""},
+		{"exp, static", "exp-static − cgo-static", ""},
+		{"exp against cdaemon, dynamic", "exp − cdaemon", ""},
+		{"exp against cdaemon, static", "exp-static − cdaemon-static", ""},
 	} {
 		a, b, _ := strings.Cut(d[1], " − ")
 		big := d[2] == "big"
+		if !rp.has(rp.c(a, 0, big)) || !rp.has(rp.c(b, 0, big)) || !rp.has(rp.c("c-fork", 0, false)) {
+			continue
+		}
 		x := r.paired(rp.c(a, 0, big), rp.c(b, 0, big), toMainMs, minus)
 		if x.n == 0 {
 			continue
@@ -218,7 +234,7 @@ func (rp *report) markdown(w io.Writer) {
 	p("dynamic loading, libc start-up), then from the entry to the daemon's main (two forks, the daemon's set-up,\n")
 	p("Go runtime start-up and package init in the daemon).\n\n")
 	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
-	for _, n := range []string{"cdaemon", "cdaemon-static", "cdaemon-none"} {
+	for _, n := range []string{"cdaemon", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
 		for _, big := range []bool{false, true} {
 			c := rp.c(n, 0, big)
 			if !rp.has(c) {

@@ -51,12 +51,12 @@ func (r *results) get(c benchCase) []*sample { return r.s[c.String()] }
 type metric func(*sample) float64
 
 var (
-	toMainMs   metric = func(s *sample) float64 { return float64(s.toMain()) / 1e6 }
-	toRetMs    metric = func(s *sample) float64 { return float64(s.toRet()) / 1e6 }
-	launchRSS  metric = func(s *sample) float64 { return float64(s.launcherRSS) }
-	daemonRSS  metric = func(s *sample) float64 { return float64(s.daemonRSS) }
-	toEntryMs  metric = func(s *sample) float64 { return float64(s.entry-s.spawn) / 1e6 }
-	entryToMs  metric = func(s *sample) float64 { return float64(s.main-s.entry) / 1e6 }
+	toMainMs  metric = func(s *sample) float64 { return float64(s.toMain()) / 1e6 }
+	toRetMs   metric = func(s *sample) float64 { return float64(s.toRet()) / 1e6 }
+	launchRSS metric = func(s *sample) float64 { return float64(s.launcherRSS) }
+	daemonRSS metric = func(s *sample) float64 { return float64(s.daemonRSS) }
+	toEntryMs metric = func(s *sample) float64 { return float64(s.entry-s.spawn) / 1e6 }
+	entryToMs metric = func(s *sample) float64 { return float64(s.main-s.entry) / 1e6 }
 )
 
 func (r *results) values(c benchCase, m metric) []float64 {

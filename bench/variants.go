@@ -13,6 +13,7 @@ type program struct {
 	tags    []string // build tags
 	ldflags string
 	c       string // a C program: the source under csrc/, built with gcc
+	exp     bool   // built with the -exp cdaemon.c
 }
 
 const staticLD = "-linkmode external -extldflags -static"
@@ -28,6 +29,20 @@ var programs = []program{
 	{key: "go-daemon", pkg: "./progs/godaemon"},
 	{key: "godaemon", pkg: "./progs/vividcortex"},
 	{key: "cfork", c: "cfork.c"},
+}
+
+// expPrograms and expVariants are added with -exp FILE: cdaemon built with
+// FILE in place of the library's cdaemon.c, to measure a change in the
+// same rounds as the current code (paired).
+var expPrograms = []program{
+	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, exp: true},
+	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, exp: true},
+}
+
+var expVariants = []variant{
+	{name: "exp", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=start"},
+	{name: "exp-none", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=none"},
+	{name: "exp-static", prog: "exp-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon static with the -exp cdaemon.c, CDAEMON_WAIT=start"},
 }
 
 // A variant is one way of running a program; each is measured at every
