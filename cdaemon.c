@@ -156,6 +156,20 @@ static int parse_wait(const char *v, struct config *c)
 	return -1;
 }
 
+/* A decimal number, digits[.digits] or .digits, as Go durations have
+ * them; strtod would also take 1e3, 0x10, inf and nan. */
+static const char *parse_decimal(const char *p, double *n)
+{
+	int digits = 0;
+	double scale = 1;
+	for (*n = 0; isdigit((unsigned char)*p); p++, digits++)
+		*n = *n * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			*n += (*p - '0') * (scale /= 10);
+	return digits ? p : NULL;
+}
+
 /* A Go-style duration made of ms, s, m and h terms: 500ms, 30s, 1m30s, 1.5h. */
 static int parse_timeout(const char *v, struct config *c)
 {
@@ -164,11 +178,9 @@ static int parse_timeout(const char *v, struct config *c)
 	if (!*p)
 		return -1;
 	while (*p) {
-		char *end;
-		if (!isdigit((unsigned char)*p))
+		double n;
+		if (!(p = parse_decimal(p, &n)))
 			return -1;
-		double n = strtod(p, &end);
-		p = end;
 		if (!strncmp(p, "ms", 2))
 			ms += n, p += 2;
 		else if (*p == 's')
