@@ -576,8 +576,6 @@ static _Noreturn void abort_start(const struct files *f, int status, const char 
 static void record_paths(const struct config *c)
 {
 	struct cdaemon_state *s = &cdaemon_state;
-	if (!getcwd(s->dir, sizeof s->dir))
-		s->dir[0] = 0;
 	if (!c->pidfile)
 		return;
 	if (c->pidfile[0] == '/' || !s->dir[0])
@@ -967,6 +965,10 @@ __attribute__((constructor(101))) static void cdaemon_constructor(int argc, char
 	load_args();
 #endif
 	set_prog_name();
+	/* Info().Dir, in the foreground too: programs resolve relative
+	 * paths against it whether or not they daemonized. */
+	if (!getcwd(s->dir, sizeof s->dir))
+		s->dir[0] = 0;
 
 	read_config(&c); /* 1 */
 	s->mode = c.mode;
