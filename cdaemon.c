@@ -156,18 +156,19 @@ static int parse_wait(const char *v, struct config *c)
 	return -1;
 }
 
-/* A decimal number, digits[.digits] or .digits, as Go durations have
- * them; strtod would also take 1e3, 0x10, inf and nan. */
+/* A decimal number, digits[.digits] as documented; strtod would also
+ * take 1e3, 0x10, inf and nan. */
 static const char *parse_decimal(const char *p, double *n)
 {
-	int digits = 0;
 	double scale = 1;
-	for (*n = 0; isdigit((unsigned char)*p); p++, digits++)
+	if (!isdigit((unsigned char)*p))
+		return NULL;
+	for (*n = 0; isdigit((unsigned char)*p); p++)
 		*n = *n * 10 + (*p - '0');
 	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p); p++, digits++)
+		for (p++; isdigit((unsigned char)*p); p++)
 			*n += (*p - '0') * (scale /= 10);
-	return digits ? p : NULL;
+	return p;
 }
 
 /* A Go-style duration made of ms, s, m and h terms: 500ms, 30s, 1m30s, 1.5h. */
