@@ -946,9 +946,19 @@ static void become_daemon(const struct config *c, const struct files *f, int wfd
 /* ---------------------------------------------------------------------
  * The constructor. Priority 101 runs it before the main program's other
  * constructors, so whatever they start happens once, in the daemon.
+ *
+ * Built with -DCDAEMON_NO_CONSTRUCTOR (CGO_CFLAGS), it is not one: the
+ * tests use that to check package init refuses a binary whose constructor
+ * never ran, as -linkmode=internal can make, and fuzzers call the steps.
  */
 
-__attribute__((constructor(101))) static void cdaemon_constructor(int argc, char **argv)
+#ifdef CDAEMON_NO_CONSTRUCTOR
+#define CDAEMON_CONSTRUCTOR __attribute__((unused))
+#else
+#define CDAEMON_CONSTRUCTOR __attribute__((constructor(101)))
+#endif
+
+CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 {
 	struct cdaemon_state *s = &cdaemon_state;
 	struct config c;
