@@ -44,7 +44,7 @@ func TestBadValues(t *testing.T) {
 	bad := map[string][]string{
 		"CDAEMON":         {"", "maybe", "2", "onn", " on", "on\n"},
 		"CDAEMON_WAIT":    {"", "later", "ready ", "a\x1bb", `"ready"`},
-		"CDAEMON_TIMEOUT": {"", "abc", "10", "0s", "0.5ms", "25h", "24h1ms", "-1s", "1x", "1s ", "1e3s", "0x10s", "inf", "1..5s", "s"},
+		"CDAEMON_TIMEOUT": {"", "abc", "10", "0s", "0.5ms", "25h", "24h1ms", "-1s", "1x", "1s ", "1e3s", "0x10s", "inf", "1..5s", "s", ".5s"},
 		"CDAEMON_UMASK":   {"", "8", "0778", "1000", "-1", "0x1f", "abc", "u=rwx", "0 22"},
 		"CDAEMON_KEEP_FDS": {"", "2", "0", "a", "3,3", "3,", ",3", "99999999999", "3;4", " 3",
 			strings.Repeat("3,", 70) + "3"},
@@ -111,7 +111,7 @@ func TestGoodValues(t *testing.T) {
 		{"CDAEMON=0", "off", "start"}, {"CDAEMON=false", "off", "start"}, {"CDAEMON=NO", "off", "start"},
 		{"CDAEMON_WAIT=NONE", "auto", "none"}, {"CDAEMON_WAIT=Ready", "auto", "ready"},
 		{"CDAEMON_TIMEOUT=1m30s", "auto", "start"}, {"CDAEMON_TIMEOUT=1.5h", "auto", "start"},
-		{"CDAEMON_TIMEOUT=.5s", "auto", "start"}, {"CDAEMON_TIMEOUT=24h", "auto", "start"},
+		{"CDAEMON_TIMEOUT=1.s", "auto", "start"}, {"CDAEMON_TIMEOUT=24h", "auto", "start"},
 		{"CDAEMON_UMASK=0", "auto", "start"}, {"CDAEMON_UMASK=777", "auto", "start"},
 	}
 	for _, tc := range cases {
