@@ -16,9 +16,10 @@ import (
 const blobSize = 24 << 20
 
 // build compiles every program (and the spawner) into dir/bin. big adds the
-// big size of each Go program; exp, if set, is a cdaemon.c to measure
-// against the library's own (programs marked exp are built with it in
-// place of the library's, through go build -overlay). Builds run two at
+// big size of each Go program; exp, if set, lists files (comma-separated,
+// absolute) that replace the library's files of the same base name, such
+// as cdaemon.c or preinit.go, in the programs marked exp (through go build
+// -overlay), to measure a change against the library as it is. Builds run two at
 // a time (the machine has two cores; go build parallelizes inside too).
 func build(benchDir, dir string, big bool, exp string, progs []program) (map[string]string, error) {
 	bin := filepath.Join(dir, "bin")
@@ -55,7 +56,9 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 				repl[filepath.Join(benchDir, "internal", "heavy", "blob.bin")] = blob
 			}
 			if p.exp {
-				repl[filepath.Join(filepath.Dir(benchDir), "cdaemon.c")] = exp
+				for _, f := range strings.Split(exp, ",") {
+					repl[filepath.Join(filepath.Dir(benchDir), filepath.Base(f))] = f
+				}
 			}
 			overlay, err := writeOverlay(dir, p.key+size, repl)
 			if err != nil {

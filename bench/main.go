@@ -37,7 +37,7 @@ type config struct {
 	command  string
 	keep     bool // keep the temp dir (for profiling by hand)
 	only     *regexp.Regexp
-	exp      string // a cdaemon.c to measure against the library's
+	exp      string // files to replace the library's with, for the exp variants
 }
 
 func main() {
@@ -46,7 +46,7 @@ func main() {
 	out := flag.String("out", "", "directory for the results (default: results/ in the bench module)")
 	noBig := flag.Bool("nobig", false, "skip the big program size")
 	keep := flag.Bool("keep", false, "keep the built programs (their directory is printed)")
-	exp := flag.String("exp", "", "also measure cdaemon built with this cdaemon.c in place of the library's (variants exp, exp-none, exp-static)")
+	exp := flag.String("exp", "", "also measure cdaemon built with these files (comma-separated, e.g. a changed cdaemon.c) in place of the library's files of the same name (variants exp, exp-none, exp-static)")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
@@ -121,11 +121,18 @@ func run(cfg config) (*report, error) {
 	progress(cfg, "building the programs...")
 	progs := programs
 	if cfg.exp != "" {
-		exp, err := filepath.Abs(cfg.exp)
-		if err != nil {
-			return nil, err
+		var files []string
+		for _, f := range strings.Split(cfg.exp, ",") {
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := os.Stat(abs); err != nil {
+				return nil, fmt.Errorf("-exp: %w", err)
+			}
+			files = append(files, abs)
 		}
-		cfg.exp = exp
+		cfg.exp = strings.Join(files, ",")
 		progs = append(append([]program{}, programs...), expPrograms...)
 		variants = append(variants, expVariants...)
 		defer func() { variants = variants[:len(variants)-len(expVariants)] }()
