@@ -1,0 +1,231 @@
+/*
+ * fuzz_config.c: a libFuzzer target for cdaemon.c's configuration parsing.
+ *
+ * It compiles cdaemon.c itself (#include) with -DCDAEMON_NO_CONSTRUCTOR,
+ * its exits turned into longjmp and its messages captured, then
+ * feeds it environments made from the input:
+ *
+ *   - each line of the input (less a first byte below 0x10) as the value
+ *     of each parser (parse_timeout, ...) and of quote(), checking what
+ *     an accepted value must be;
+ *   - the input split at '\n' into environment entries for read_config():
+ *     an entry whose first byte is below 0x10 names a variable by index
+ *     (so the fuzzer reaches every name), any other entry is used raw.
+ *     read_config must either return a valid configuration or stop with
+ *     status 64 and one clear line naming the variable.
+ *
+ * Build (tests/hardening_fuzz_test.go does this):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined fuzz_config.c
+ *   gcc -g -fsanitize=address,undefined fuzz_config.c replay.c   (no clang)
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static jmp_buf fuzz_jmp;
+static int fuzz_status;
+static char fuzz_msg[16384];
+static size_t fuzz_msg_len;
+
+static _Noreturn void fuzz_exit(int status)
+{
+	fuzz_status = status;
+	longjmp(fuzz_jmp, 1);
+}
+
+/* Messages to fd 2 are captured (and checked), not printed. */
+static ssize_t fuzz_write(int fd, const void *buf, size_t n)
+{
+	if (fd != 2)
+		return write(fd, buf, n);
+	if (n > sizeof fuzz_msg - fuzz_msg_len)
+		abort(); /* a message longer than any buffer cdaemon has */
+	memcpy(fuzz_msg + fuzz_msg_len, buf, n);
+	fuzz_msg_len += n;
+	return (ssize_t)n;
+}
+
+#define _exit fuzz_exit
+#define write fuzz_write
+/* The seam: with CDAEMON_NO_CONSTRUCTOR the constructor is a plain unused
+ * function, so the fuzzer is never daemonized. */
+#define CDAEMON_NO_CONSTRUCTOR 1
+#include "../../../../cdaemon.c"
+#undef write
+#undef _exit
+
+#define CHECK(cond)                                                              \
+	do {                                                                     \
+		if (!(cond)) {                                                   \
+			fprintf(stderr, "fuzz_config: check failed: %s\n", #cond); \
+			abort();                                                 \
+		}                                                                \
+	} while (0)
+
+static int all_in(const char *s, const char *set)
+{
+	return s[strspn(s, set)] == 0;
+}
+
+/* Go-style durations that cdaemon documents: ([0-9]+(.[0-9]*)?(ms|s|m|h))+ */
+static int is_duration(const char *s)
+{
+	if (!*s)
+		return 0;
+	while (*s) {
+		if (!isdigit((unsigned char)*s))
+			return 0;
+		while (isdigit((unsigned char)*s))
+			s++;
+		if (*s == '.')
+			for (s++; isdigit((unsigned char)*s); s++)
+				;
+		if (!strncmp(s, "ms", 2))
+			s += 2;
+		else if (*s == 's' || *s == 'm' || *s == 'h')
+			s++;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+static void check_quote(const char *v)
+{
+	const char *q = quote(v);
+	size_t n = strlen(q);
+	CHECK(n >= 2 && n < 160 && q[0] == '"' && q[n - 1] == '"');
+	for (const char *p = q; *p; p++)
+		CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+}
+
+static void check_parsers(const char *v)
+{
+	struct config c;
+
+	memset(&c, 0, sizeof c);
+	if (parse_timeout(v, &c) == 0) {
+		CHECK(c.timeout_ms >= 1 && c.timeout_ms <= 24 * 3600 * 1000LL);
+		CHECK(is_duration(v));
+	}
+	if (parse_umask(v, &c) == 0) {
+		CHECK(c.umask <= 0777);
+		CHECK(*v && strlen(v) <= 4 && all_in(v, "01234567"));
+	}
+	if (parse_keep_fds(v, &c) == 0) {
+		CHECK(c.nkeep >= 1 && c.nkeep <= MAX_KEEP_FDS);
+		CHECK(all_in(v, "0123456789,") && v[0] != ',' && !strstr(v, ",,") &&
+		      v[strlen(v) - 1] != ',');
+		for (int i = 0; i < c.nkeep; i++) {
+			CHECK(c.keep[i] > 2);
+			for (int j = 0; j < i; j++)
+				CHECK(c.keep[i] != c.keep[j]);
+		}
+	}
+	if (parse_mode(v, &c) == 0)
+		CHECK(c.mode == CDAEMON_MODE_AUTO || c.mode == CDAEMON_MODE_ON ||
+		      c.mode == CDAEMON_MODE_OFF);
+	if (parse_wait(v, &c) == 0)
+		CHECK(c.wait >= CDAEMON_WAIT_NONE && c.wait <= CDAEMON_WAIT_READY);
+	if (parse_pidfile(v, &c) == 0)
+		CHECK(c.pidfile == v && *v && strlen(v) < PATH_MAX);
+	check_quote(v);
+}
+
+#define MAX_ENTRIES 32
+
+static void check_read_config(char *text)
+{
+	static const char *names[] = {
+		"CDAEMON", "CDAEMON_WAIT", "CDAEMON_TIMEOUT", "CDAEMON_PIDFILE", "CDAEMON_LOG",
+		"CDAEMON_STDOUT", "CDAEMON_STDERR", "CDAEMON_STDIN", "CDAEMON_CHDIR",
+		"CDAEMON_UMASK", "CDAEMON_KEEP_FDS", "CDAEMON_", "CDAEMONX", "PATH",
+	};
+	static char entries[MAX_ENTRIES][8192];
+	char *env[MAX_ENTRIES + 1];
+	int n = 0;
+	char **saved = environ;
+	struct config c;
+
+	for (char *line = text; line && n < MAX_ENTRIES;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if ((unsigned char)line[0] < 0x10 && line[0])
+			snprintf(entries[n], sizeof entries[n], "%s=%s",
+				 names[(unsigned char)line[0] % (sizeof names / sizeof names[0])], line + 1);
+		else
+			snprintf(entries[n], sizeof entries[n], "%s", line);
+		env[n] = entries[n];
+		n++;
+		line = nl ? nl + 1 : NULL;
+	}
+	env[n] = NULL;
+
+	fuzz_msg_len = 0;
+	fuzz_status = -1;
+	environ = env;
+	if (setjmp(fuzz_jmp) == 0) {
+		read_config(&c);
+		environ = saved;
+		CHECK(fuzz_msg_len == 0);
+		CHECK(c.mode >= CDAEMON_MODE_AUTO && c.mode <= CDAEMON_MODE_OFF);
+		CHECK(c.wait >= CDAEMON_WAIT_NONE && c.wait <= CDAEMON_WAIT_READY);
+		CHECK(c.timeout_ms >= 1 && c.timeout_ms <= 24 * 3600 * 1000LL);
+		CHECK(c.umask <= 0777);
+		CHECK(c.nkeep >= 0 && c.nkeep <= MAX_KEEP_FDS);
+		const char *paths[] = { c.pidfile, c.log, c.out, c.err, c.in, c.dir };
+		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+			CHECK(!paths[i] || (*paths[i] && strlen(paths[i]) < PATH_MAX));
+		/* Every entry that is ours was accepted: nothing slipped through. */
+		for (int i = 0; i < n; i++)
+			if (is_ours(env[i]))
+				CHECK(strchr(env[i], '='));
+		return;
+	}
+	environ = saved;
+	/* Stopped: status 64 and one line that names a variable. */
+	CHECK(fuzz_status == CDAEMON_EX_USAGE);
+	CHECK(fuzz_msg_len > 0 && fuzz_msg[fuzz_msg_len - 1] == '\n');
+	CHECK(memchr(fuzz_msg, '\n', fuzz_msg_len) == fuzz_msg + fuzz_msg_len - 1);
+	CHECK(memmem(fuzz_msg, fuzz_msg_len, "CDAEMON", 7));
+	for (size_t i = 0; i + 1 < fuzz_msg_len; i++)
+		CHECK((unsigned char)fuzz_msg[i] >= 0x20 && fuzz_msg[i] != 0x7f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char buf[65536];
+	if (size >= sizeof buf)
+		size = sizeof buf - 1;
+	memcpy(buf, data, size);
+	buf[size] = 0; /* an environment string ends at its first NUL */
+	static char line[sizeof buf];
+	memcpy(line, buf, size + 1);
+	for (char *l = line; l;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		check_parsers(l + ((unsigned char)l[0] < 0x10 && l[0]));
+		l = nl ? nl + 1 : NULL;
+	}
+	check_read_config(buf);
+	return 0;
+}
