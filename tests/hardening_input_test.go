@@ -53,9 +53,9 @@ func TestHardeningBadValues(t *testing.T) {
 			"022 ", "7777", long},
 		"CDAEMON_KEEP_FDS": {"", "0", "1", "2", "1,3", "3,3", ",3", "3,", "3,,4", "a", "3 4",
 			" 3", "99999999999", "-3", "+3", "0x3", "1000", long},
-		"CDAEMON_FOO":    {"1", ""},
-		"CDAEMON_":       {"x"},
-		"CDAEMON_PIDFIL": {"p.pid"},
+		"CDAEMON_FOO":     {"1", ""},
+		"CDAEMON_":        {"x"},
+		"CDAEMON_PIDFIL":  {"p.pid"},
 		"CDAEMON_\x1b[2J": {"x"}, // a terminal escape in the name
 	}
 	for _, v := range pathVars {
