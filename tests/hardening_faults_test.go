@@ -71,6 +71,7 @@ func TestHardeningInjectedFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			checkZombies := noNewZombies(t)
 			env := append([]string{"LD_PRELOAD=" + shim, "HFAULT=" + tc.fault,
 				"CDAEMON_PIDFILE=p.pid"}, tc.env...)
 			r := Launch(t, probe, env)
@@ -87,9 +88,25 @@ func TestHardeningInjectedFaults(t *testing.T) {
 			requireNothingLeft(t, r)
 			requireNoFile(t, pidfile, "the start failed")
 			requireNoFile(t, r.Report, "the program's main never ran")
-			assert.Empty(t, zombieChildren(), "zombies left")
+			checkZombies()
 		})
 	}
+}
+
+// The daemon killed right after the fork, again and again: the launcher
+// sees the status pipe close as the middle exits, maybe before the daemon
+// is re-parented to it; it must still report the signal (never "status
+// 0", never success) and reap the daemon.
+func TestHardeningDaemonKilledEarlyRepeated(t *testing.T) {
+	shim := faultShim(t)
+	checkZombies := noNewZombies(t)
+	for i := 0; i < 40; i++ {
+		r := Launch(t, probe, []string{"LD_PRELOAD=" + shim, "HFAULT=dup2:daemon:kill"})
+		require.Equal(t, 128+9, r.Status, "run %d: %s", i, r.Stderr)
+		require.Contains(t, r.Stderr, "killed by signal 9", "run %d", i)
+		requireNothingLeft(t, r)
+	}
+	checkZombies()
 }
 
 // A write to the status pipe that fails in the middle process, with the

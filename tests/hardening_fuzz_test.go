@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -50,10 +52,36 @@ func TestHardeningFuzzConfig(t *testing.T) {
 			seconds = s
 		}
 		// New inputs go to a scratch directory, not into the repository.
+		// -print_funcs=0: symbolizing new functions would start an
+		// llvm-symbolizer that outlives the fuzzer by a moment.
 		cmd := exec.Command(bin, "-max_total_time="+strconv.Itoa(seconds), "-timeout=10",
-			"-print_final_stats=1", "-artifact_prefix="+t.TempDir()+"/", t.TempDir(), corpus)
+			"-print_final_stats=1", "-print_funcs=0", "-artifact_prefix="+t.TempDir()+"/",
+			t.TempDir(), corpus)
 		cmd.Env = fuzzEnv()
 		out, err := cmd.CombinedOutput()
+		reapSymbolizers()
 		require.NoError(t, err, "libFuzzer found a failing input:\n%s", out)
+		t.Logf("%s", lastLines(string(out), 12))
 	})
+}
+
+// reapSymbolizers waits for llvm-symbolizer processes a sanitizer started
+// (they end when the fuzzer closes their input) and were re-parented to
+// us, the subreaper.
+func reapSymbolizers() {
+	for _, pid := range children(os.Getpid()) {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		if strings.HasPrefix(string(comm), "llvm-symbolizer") {
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

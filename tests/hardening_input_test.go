@@ -102,7 +102,7 @@ func TestHardeningEdgeValuesAccepted(t *testing.T) {
 	for _, env := range [][]string{
 		{"CDAEMON=YES"}, {"CDAEMON=True"}, {"CDAEMON=1"}, {"CDAEMON=On"}, {"CDAEMON=AUTO"},
 		{"CDAEMON_WAIT=START"}, {"CDAEMON_WAIT=None"},
-		{"CDAEMON_TIMEOUT=24h"}, {"CDAEMON_TIMEOUT=1ms", "CDAEMON_WAIT=none"},
+		{"CDAEMON_TIMEOUT=24h"}, {"CDAEMON_TIMEOUT=1000ms"},
 		{"CDAEMON_TIMEOUT=1h30m15s500ms"}, {"CDAEMON_TIMEOUT=1.5h"},
 		{"CDAEMON_UMASK=0"}, {"CDAEMON_UMASK=0777"}, {"CDAEMON_UMASK=777"}, {"CDAEMON_UMASK=022"},
 		{"CDAEMON_CHDIR=."}, {"CDAEMON_CHDIR=/"},

@@ -38,6 +38,7 @@ func launchAll(t *testing.T, n int, env func(i int) []string) []*Run {
 // Dozens of daemons started at once, each with its own pidfile: all come
 // up, each pidfile names its own daemon, and all stop cleanly.
 func TestHardeningConcurrentStarts(t *testing.T) {
+	checkZombies := noNewZombies(t)
 	dir := t.TempDir()
 	runs := launchAll(t, concurrentStarts, func(i int) []string {
 		return []string{fmt.Sprintf("CDAEMON_PIDFILE=%s/%d.pid", dir, i)}
@@ -55,7 +56,7 @@ func TestHardeningConcurrentStarts(t *testing.T) {
 		r.Stop(t, pid)
 		requireNothingLeft(t, r, pid)
 	}
-	assert.Empty(t, zombieChildren())
+	checkZombies()
 }
 
 var lockedBy = regexp.MustCompile(`locked by pid (\d+)`)
@@ -67,6 +68,7 @@ var lockedBy = regexp.MustCompile(`locked by pid (\d+)`)
 func TestHardeningStormOnOnePidfile(t *testing.T) {
 	for _, stale := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stale=%v", stale), func(t *testing.T) {
+			checkZombies := noNewZombies(t)
 			pidfile := filepath.Join(t.TempDir(), "storm.pid")
 			if stale {
 				require.NoError(t, os.WriteFile(pidfile, []byte("999999999\n"), 0o644))
@@ -100,7 +102,7 @@ func TestHardeningStormOnOnePidfile(t *testing.T) {
 			}
 			winners[0].Stop(t, pid)
 			requireNothingLeft(t, winners[0], pid)
-			assert.Empty(t, zombieChildren())
+			checkZombies()
 		})
 	}
 }
@@ -108,6 +110,7 @@ func TestHardeningStormOnOnePidfile(t *testing.T) {
 // Start and stop a daemon on one pidfile again and again; every tenth
 // stop is a SIGKILL, leaving a stale pidfile the next start takes over.
 func TestHardeningStartStopCycles(t *testing.T) {
+	checkZombies := noNewZombies(t)
 	pidfile := filepath.Join(t.TempDir(), "cycle.pid")
 	for i := 0; i < startStopCycles; i++ {
 		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile, "CDAEMON_WAIT=none"})
@@ -122,7 +125,7 @@ func TestHardeningStartStopCycles(t *testing.T) {
 		}
 		requireNothingLeft(t, r, pid)
 	}
-	assert.Empty(t, zombieChildren())
+	checkZombies()
 }
 
 // A start that opened the pidfile just before a failed start removed it

@@ -131,6 +131,25 @@ func zombieChildren() []int {
 	return z
 }
 
+// noNewZombies snapshots our zombie children and returns a check that no
+// new one appeared since (a leftover of another test is not this one's).
+func noNewZombies(t *testing.T) func() {
+	before := map[int]bool{}
+	for _, pid := range zombieChildren() {
+		before[pid] = true
+	}
+	return func() {
+		t.Helper()
+		var added []int
+		for _, pid := range zombieChildren() {
+			if !before[pid] {
+				added = append(added, pid)
+			}
+		}
+		require.Empty(t, added, "zombies left: a process was not reaped")
+	}
+}
+
 // requireNoFile asserts path does not exist.
 func requireNoFile(t *testing.T, path, why string) {
 	t.Helper()
