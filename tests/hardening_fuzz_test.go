@@ -43,7 +43,7 @@ func TestHardeningFuzzConfig(t *testing.T) {
 	})
 
 	t.Run("libfuzzer", func(t *testing.T) {
-		clang := needTool(t, "clang", "clang")
+		clang := needTool(t, "clang", "clang libclang-rt-14-dev")
 		bin := hbuild(t, "fuzz-config", nil, clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
 			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, "fuzz-config"),
 			filepath.Join(fuzzDir, "fuzz_config.c"))
