@@ -115,14 +115,16 @@ func program(t *testing.T, name, pkg string, env []string, args ...string) strin
 }
 
 // killChildren kills and reaps whatever is still our child (daemons a test
-// forgot) and returns their pids.
-func killChildren() []int {
-	var left []int
+// forgot) and describes them: pid, state and name.
+func killChildren() []string {
+	var left []string
 	for _, pid := range children(os.Getpid()) {
+		st, _ := procStat(pid)
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		syscall.Kill(pid, syscall.SIGKILL)
 		var ws syscall.WaitStatus
 		syscall.Wait4(pid, &ws, 0, nil)
-		left = append(left, pid)
+		left = append(left, fmt.Sprintf("%d (%s %s)", pid, st.State, strings.TrimSpace(string(comm))))
 	}
 	return left
 }
@@ -250,7 +252,7 @@ type Run struct {
 	done           chan struct{}
 
 	mu   sync.Mutex
-	seen map[int]bool // pids of this run: only these are ever reaped
+	seen map[int]int // pid -> pidfd of this run's processes: only these are ever reaped
 }
 
 // Launch runs bin with env (on top of a clean environment) and args in a
@@ -361,19 +363,41 @@ func (r *Run) Exited() bool {
 	}
 }
 
-// Track records pids as this run's, so Kill reaps them if they are left as
-// zombies (a daemon that exited by itself, an orphaned middle process).
+// Track records pids as this run's, so Kill kills and reaps them whatever
+// they became (a daemon that exited by itself, a child re-parented to us,
+// a middle process orphaned by a killed launcher). A pid counts only if
+// it carries the run's token, or has none left (it is exiting or a zombie)
+// and is a child of ours or of the launcher, unreaped, so not reused. It
+// is then held by a pidfd: a pid reused later is never mistaken for it.
 func (r *Run) Track(pids ...int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seen == nil {
-		r.seen = map[int]bool{}
+		r.seen = map[int]int{}
 	}
 	for _, pid := range pids {
-		if pid > 0 && pid != r.Launcher {
-			r.seen[pid] = true
+		if _, ok := r.seen[pid]; ok || pid <= 0 || pid == r.Launcher || !r.owns(pid) {
+			continue
+		}
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil && r.owns(pid) {
+			r.seen[pid] = fd
+		} else if err == nil {
+			unix.Close(fd)
 		}
 	}
+}
+
+// owns reports whether pid is this run's process now.
+func (r *Run) owns(pid int) bool {
+	st, err := procStat(pid)
+	if err != nil {
+		return false
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if st.State == "Z" || err != nil || len(env) == 0 {
+		return st.PPID == os.Getpid() || (r.Launcher > 0 && st.PPID == r.Launcher)
+	}
+	return bytes.Contains(env, []byte("PROBE_TOKEN="+r.Token+"\x00"))
 }
 
 // Procs lists the live processes of this run (those carrying its token).
@@ -399,29 +423,34 @@ func (r *Run) Procs() []int {
 }
 
 // Kill kills every process of this run and reaps the ones that are ours.
-// The launcher is left to its Wait. Killing a daemon re-parents its
-// children to us, so it goes round until nothing is left.
+// The launcher is left to its Wait. Each process seen is waited for
+// through its pidfd until it has exited, so none is missed while it dies
+// (neither alive nor yet a zombie); by then the children of a dead parent
+// are ours, so reaping the tracked zombies leaves nothing behind.
 func (r *Run) Kill(t *testing.T) {
-	for round := 0; round < 100; round++ {
+	defer r.untrack()
+	for round := 0; round < 10; round++ {
 		live := r.Procs()
 		for _, pid := range live {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		for _, pid := range live {
-			if pid != r.Launcher {
-				r.reap(pid, 0)
-			}
-		}
 		r.mu.Lock()
-		seen := make([]int, 0, len(r.seen))
-		for pid := range r.seen {
-			seen = append(seen, pid)
+		fds := make([]int, 0, len(r.seen))
+		for _, fd := range r.seen {
+			fds = append(fds, fd)
 		}
 		r.mu.Unlock()
-		for _, pid := range seen {
-			if st, err := procStat(pid); err == nil && st.State == "Z" {
-				r.reap(pid, syscall.WNOHANG)
+		for _, fd := range fds {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}
+		for _, fd := range fds {
+			if !exited(fd) {
+				t.Errorf("a process of run %s survives SIGKILL", r.Token)
 			}
+		}
+		for _, fd := range fds {
+			var si unix.Siginfo
+			unix.Waitid(unix.P_PIDFD, fd, &si, unix.WEXITED|unix.WNOHANG, nil) // ECHILD: not ours
 		}
 		if len(live) == 0 {
 			return
@@ -430,11 +459,25 @@ func (r *Run) Kill(t *testing.T) {
 	t.Errorf("processes of run %s survive SIGKILL: %v", r.Token, r.Procs())
 }
 
-// reap waits for pid if it is our child.
-func (r *Run) reap(pid, flags int) {
-	if st, err := procStat(pid); err == nil && st.PPID == os.Getpid() {
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, flags, nil)
+// exited waits until the process of pidfd fd has exited. The bound only
+// keeps an unkillable process from hanging the suite.
+func exited(fd int) bool {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 1000)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			return true
+		}
+	}
+	return false
+}
+
+// untrack closes the pidfds.
+func (r *Run) untrack() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for pid, fd := range r.seen {
+		unix.Close(fd)
+		delete(r.seen, pid)
 	}
 }
 
