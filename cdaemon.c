@@ -41,6 +41,10 @@
 
 #include "cdaemon.h"
 
+#ifndef W_EXITCODE /* glibc has it; musl does not */
+#define W_EXITCODE(ret, sig) ((ret) << 8 | (sig))
+#endif
+
 extern char **environ;
 
 struct cdaemon_state cdaemon_state = { .status_fd = -1, .pidfile_fd = -1 };
@@ -317,13 +321,24 @@ static void read_config(struct config *c)
 		for (size_t i = 0; i < NVARS; i++)
 			if (strlen(vars[i].name) == len && !strncmp(vars[i].name, *e, len))
 				v = &vars[i];
-		if (!v)
+		if (!v) {
+			/* The name as typed, or quoted like a value if it has
+			 * control bytes (a terminal escape must not reach the tty). */
+			char name[65];
+			size_t n = len < sizeof name - 1 ? len : sizeof name - 1;
+			int plain = 1;
+			memcpy(name, *e, n);
+			name[n] = 0;
+			for (size_t i = 0; i < n; i++)
+				if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+					plain = 0;
 			bail(CDAEMON_EX_USAGE,
-			     "%.*s is not a cdaemon variable: want CDAEMON, CDAEMON_WAIT, "
+			     "%s is not a cdaemon variable: want CDAEMON, CDAEMON_WAIT, "
 			     "CDAEMON_TIMEOUT, CDAEMON_PIDFILE, CDAEMON_LOG, CDAEMON_STDOUT, "
 			     "CDAEMON_STDERR, CDAEMON_STDIN, CDAEMON_CHDIR, CDAEMON_UMASK "
 			     "or CDAEMON_KEEP_FDS",
-			     (int)(len > 64 ? 64 : len), *e);
+			     plain ? name : quote(name));
+		}
 		if (!eq || v->parse(eq + 1, c) < 0)
 			bail(CDAEMON_EX_USAGE, "%s=%s is not valid: %s", v->name,
 			     quote(eq ? eq + 1 : ""), v->want);
@@ -383,40 +398,86 @@ static int is_test_binary(void)
 	return 0;
 }
 
-static int first_object(struct dl_phdr_info *info, size_t size, void *self)
+/*
+ * Is this code in a Go program's own executable? Not in a c-shared or
+ * plugin build: then it is in a library the host loaded. Nor in a
+ * c-archive linked into a C program: the constructor is then in the host's
+ * executable, so Go's build info (what `go version -m` prints) must tell.
+ * It is a 16-byte aligned block in the writable data that starts with
+ * "\xff Go buildinf:"; flag 2 means two varint-prefixed strings follow at
+ * offset 32, the Go version and the module information, which has a line
+ * "build\t-buildmode=c-archive".
+ */
+static int archive_mode(const unsigned char *lo, const unsigned char *hi)
 {
+	static const char magic[] = "\xff Go buildinf:";
+	static const char mode[] = "build\t-buildmode=c-archive\n";
+	const unsigned char *p = (const unsigned char *)(((uintptr_t)lo + 15) & ~(uintptr_t)15);
+	for (; p + 32 <= hi; p += 16) {
+		if (p[0] != 0xff || memcmp(p, magic, sizeof magic - 1) || !(p[15] & 2))
+			continue;
+		const unsigned char *q = p + 32;
+		for (int s = 0; s < 2; s++) {
+			uint64_t len = 0;
+			for (int shift = 0; q < hi && shift < 64; shift += 7) {
+				len |= (uint64_t)(*q & 0x7f) << shift;
+				if (!(*q++ & 0x80))
+					break;
+			}
+			if (len > (uint64_t)(hi - q))
+				return 0;
+			if (s == 1 && memmem(q, len, mode, sizeof mode - 1))
+				return 1;
+			q += len;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* dl_iterate_phdr visits the main program first: look at it, then stop. */
+static int main_program(struct dl_phdr_info *info, size_t size, void *verdict)
+{
+	int in_it = 0;
 	(void)size;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && (uintptr_t)self >= lo && (uintptr_t)self < lo + ph->p_memsz)
-			return 1;
+		if (ph->p_type == PT_LOAD && (uintptr_t)main_program >= lo &&
+		    (uintptr_t)main_program < lo + ph->p_memsz)
+			in_it = 1;
 	}
-	return 2; /* stop after the first object: the main program */
+	*(const char **)verdict = in_it ? NULL : "not the main executable (a c-shared or plugin build)";
+	for (int i = 0; in_it && i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const unsigned char *lo = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && archive_mode(lo, lo + ph->p_filesz))
+			*(const char **)verdict =
+				"not the main executable (a c-archive linked into a C program)";
+	}
+	return 1;
 }
 
-/* c-shared and plugin builds: this code is not in the main program. */
-static int in_main_executable(void)
+static const char *library_host(void)
 {
-	return dl_iterate_phdr(first_object, (void *)in_main_executable) == 1;
+	const char *verdict = NULL;
+	dl_iterate_phdr(main_program, &verdict);
+	return verdict;
 }
 
 /* Why not to daemonize, or NULL to go ahead. */
 static const char *skip_reason(const struct config *c)
 {
-	if (!in_main_executable())
-		return "not the main executable (c-shared or plugin build)";
 	if (c->mode == CDAEMON_MODE_OFF)
 		return "CDAEMON=off";
-	if (c->mode == CDAEMON_MODE_ON)
-		return NULL;
-	if (is_test_binary())
+	if (c->mode == CDAEMON_MODE_AUTO && is_test_binary())
 		return "a go test binary";
-	if (getpid() == 1)
+	if (c->mode == CDAEMON_MODE_AUTO && getpid() == 1)
 		return "running as PID 1";
-	if (getppid() == 1)
+	if (c->mode == CDAEMON_MODE_AUTO && getppid() == 1)
 		return "started by PID 1 (init or a service manager)";
-	return NULL;
+	/* Last, as it reads the most: never fork a host that loaded us. */
+	return library_host();
 }
 
 /* ---------------------------------------------------------------------
@@ -459,14 +520,22 @@ static void fill_std_fds(void)
 			bail(CDAEMON_EX_CANTCREAT, "cannot open /dev/null: %s", strerror(errno));
 }
 
+/* O_NONBLOCK only while opening: a FIFO with no reader then fails (ENXIO)
+ * instead of blocking the launcher forever, and one with no writer yet
+ * opens. The daemon gets the descriptor back in blocking mode. */
 static int open_target(const char *var, const char *path, int flags, mode_t mode)
 {
 	struct stat st;
-	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY, mode);
+	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+	if (fd < 0 && errno == ENXIO)
+		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: a FIFO with no reader", var,
+		     quote(path));
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(EISDIR));
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
 	return fd;
 }
 
@@ -512,15 +581,49 @@ static long read_pid(int fd)
 	return strtol(buf, NULL, 10);
 }
 
+/* A pidfile this start created and cannot use: remove it, then bail. */
+static _Noreturn void pidfile_bail(const char *created, int status, const char *fmt, ...)
+{
+	va_list ap;
+	if (created)
+		unlink(created);
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	_exit(status);
+}
+
+/* The directory the pidfile is in (zeroed if it cannot be looked at: the
+ * open below then says why). */
+static void stat_parent(const char *path, struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	memcpy(dir, n ? path : ".", n ? n : 1);
+	dir[n ? n : 1] = 0;
+	if (stat(dir, st) < 0)
+		memset(st, 0, sizeof *st);
+}
+
 /*
  * The pidfile is locked with flock: the lock belongs to the open file
  * description, which fork shares, so it passes from the launcher to the
  * daemon and lasts until the daemon's last copy closes. O_CLOEXEC keeps it
  * from programs the daemon runs. O_NOFOLLOW: never write through a symlink.
+ *
+ * A lock only means something on the one file every start finds at the
+ * path. So: refuse a directory anyone may write to without the sticky bit
+ * (anyone could swap the file); in a sticky one (/tmp) refuse a file
+ * someone else planted; refuse a file with other names (a hard link: the
+ * pid would be written into someone else's file); after locking, check
+ * the path still names the locked file (a failed start may have removed
+ * it meanwhile) or start over; and empty it, so a start refused meanwhile
+ * never names a stale pid.
  */
 static void open_pidfile(const struct config *c, struct files *f)
 {
-	struct stat st;
+	struct stat st, dir, now;
 	int fd;
 	const char *path = c->pidfile;
 
@@ -528,35 +631,65 @@ static void open_pidfile(const struct config *c, struct files *f)
 	f->created = 0;
 	if (!path)
 		return;
+	stat_parent(path, &dir);
+	if ((dir.st_mode & S_IWOTH) && !(dir.st_mode & S_ISVTX))
+		bail(CDAEMON_EX_CANTCREAT,
+		     "CDAEMON_PIDFILE: refusing %s: its directory is writable by anyone and not sticky, "
+		     "so anyone could replace the file",
+		     quote(path));
 	for (;;) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-		f->created = fd >= 0;
-		if (fd >= 0 || errno != EEXIST)
-			break;
-		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd >= 0 || errno != ENOENT)
-			break; /* ENOENT: removed since; create it again */
-	}
-	if (fd < 0 && errno == ELOOP)
-		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: it is a symbolic link",
-		     quote(path));
-	if (fd < 0)
-		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
-		     strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: not a regular file",
-		     quote(path));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		long pid = read_pid(fd);
-		if (errno != EWOULDBLOCK)
-			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot lock %s: %s", quote(path),
+		const char *mine;
+		for (;;) {
+			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+				  0644);
+			f->created = fd >= 0;
+			if (fd >= 0 || errno != EEXIST)
+				break;
+			fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			if (fd >= 0 || errno != ENOENT)
+				break; /* ENOENT: removed since; create it again */
+		}
+		if (fd < 0 && errno == ELOOP)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: it is a symbolic link",
+			     quote(path));
+		if (fd < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
 			     strerror(errno));
-		if (pid > 0)
-			bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by pid %ld",
-			     quote(path), pid);
-		bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by a starting daemon",
-		     quote(path));
+		mine = f->created ? path : NULL;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			pidfile_bail(mine, CDAEMON_EX_CANTCREAT,
+				     "CDAEMON_PIDFILE: refusing %s: not a regular file", quote(path));
+		if (st.st_nlink != 1)
+			bail(CDAEMON_EX_CANTCREAT,
+			     "CDAEMON_PIDFILE: refusing %s: it has %lu hard links (other names for "
+			     "the same file)",
+			     quote(path), (unsigned long)st.st_nlink);
+		if (!f->created && (dir.st_mode & S_IWOTH) && st.st_uid != geteuid())
+			bail(CDAEMON_EX_CANTCREAT,
+			     "CDAEMON_PIDFILE: refusing %s: owned by uid %lu, in a directory anyone "
+			     "can write to",
+			     quote(path), (unsigned long)st.st_uid);
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			long pid = read_pid(fd);
+			if (errno != EWOULDBLOCK)
+				pidfile_bail(mine, CDAEMON_EX_CANTCREAT,
+					     "CDAEMON_PIDFILE: cannot lock %s: %s", quote(path),
+					     strerror(errno));
+			/* Locked by another start, even one that opened the file
+			 * we just created: it is theirs, never remove it. */
+			if (pid > 0)
+				bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by pid %ld",
+				     quote(path), pid);
+			bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by a starting daemon",
+			     quote(path));
+		}
+		if (lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+			break;
+		close(fd); /* removed or replaced before we locked it */
 	}
+	if (ftruncate(fd, 0) < 0)
+		pidfile_bail(f->created ? path : NULL, CDAEMON_EX_CANTCREAT,
+			     "CDAEMON_PIDFILE: cannot write %s: %s", quote(path), strerror(errno));
 	f->pidfile = fd;
 }
 
@@ -714,6 +847,12 @@ static _Noreturn void launcher_eof(struct launcher *l)
 	const char *who = l->daemon > 0 ? "the daemon" : "the intermediate process";
 	pid_t pid = l->daemon > 0 ? l->daemon : l->middle;
 
+	/* The pipe reads EOF when the middle's descriptors close, which the
+	 * kernel does before it re-parents the middle's child, the daemon, to
+	 * us: until the middle has exited, waitid on the daemon fails with
+	 * ECHILD. So wait for the middle first (without reaping it). */
+	if (l->daemon > 0)
+		wait_exit(l->middle, now_ms() + GRACE_MS, &st);
 	if (!wait_exit(pid, now_ms() + GRACE_MS, &st)) {
 		say("%s (pid %d) closed its status pipe before it was %s; stopping it", who, (int)pid,
 		    wait_point(l->c->wait));
@@ -728,6 +867,8 @@ static _Noreturn void launcher_eof(struct launcher *l)
 		status = WEXITSTATUS(st);
 		say("%s (pid %d) exited with status %d before it was %s", who, (int)pid, status,
 		    wait_point(l->c->wait));
+		if (status == 0) /* it did not start: never tell the shell it did */
+			status = CDAEMON_EX_FAIL;
 	}
 	launcher_fail(l, status);
 }
@@ -835,7 +976,14 @@ static pid_t run_middle(const struct files *f, int wfd)
 		}
 	}
 	snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
-	send_msg(wfd, CDAEMON_MSG_PID, 0, pid_text);
+	if (send_msg(wfd, CDAEMON_MSG_PID, 0, pid_text) < 0) {
+		/* The launcher would never learn the daemon's pid: in wait=none
+		 * it would take our exit for success. Fail the start instead. */
+		int e = errno;
+		kill(pid, SIGKILL);
+		errno = e;
+		fail_to(wfd, CDAEMON_EX_OSERR, "status pipe: cannot report the daemon's pid");
+	}
 	_exit(0);
 }
 
