@@ -182,14 +182,9 @@ func run(cfg config) (*report, error) {
 	}()
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	order := make([]int, len(cs))
-	for i := range order {
-		order[i] = i
-	}
 	// One unmeasured round first: page cache, CPU frequency, lazy setup.
 	for round := -1; round < cfg.rounds; round++ {
-		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for k, i := range order {
+		for k, i := range roundOrder(cs, rng) {
 			c := cs[i]
 			if round >= 0 {
 				progress(cfg, fmt.Sprintf("round %d/%d  case %d/%d  %s", round+1, cfg.rounds, k+1, len(cs), c))
@@ -226,6 +221,31 @@ func run(cfg config) (*report, error) {
 		}
 	}
 	return rp, nil
+}
+
+// roundOrder is the order of one round: the cases that are compared with
+// each other (same init weight and size; the C programs go with init 0,
+// small) run back to back, in a random order, and these groups come in a
+// random order too. A burst of load from elsewhere on the shared machine
+// then tends to hit both sides of a paired comparison, not one.
+func roundOrder(cs []benchCase, rng *rand.Rand) []int {
+	groups := map[string][]int{}
+	var keys []string
+	for i, c := range cs {
+		k := fmtDur(c.init) + "/" + c.size()
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	var order []int
+	for _, k := range keys {
+		g := groups[k]
+		rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
+		order = append(order, g...)
+	}
+	return order
 }
 
 // write puts the table, the chart and the benchstat lines in dir,

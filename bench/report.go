@@ -109,8 +109,9 @@ func (rp *report) markdown(w io.Writer) {
 	p("Made by `%s` on %s.\n\n", rp.command, m.date.Format("2006-01-02 15:04 UTC"))
 	p("Machine: %d CPUs, %s, %s, %s; load average %s at the start, %s at the end (the machine is shared).\n",
 		m.cpus, m.model, m.kernel, m.goVersion, m.loadStart, m.loadEnd)
-	p("%d rounds; in each, every case below ran once, in a fresh random order; %d failed runs; %s in all.\n\n",
-		r.rounds, rp.failures, rp.elapsed.Round(time.Second))
+	p("%d rounds; in each, every case below ran once, the cases compared with each other back to back, in a fresh random\n", r.rounds)
+	p("order; %d failed runs; %s in all.\n\n",
+		rp.failures, rp.elapsed.Round(time.Second))
 	p("Each cell: median [p10–p90] over the rounds. Times in ms from the spawn of the launcher (CLOCK_MONOTONIC read\n")
 	p("just before vfork by the harness's spawner): *time to main* is when the daemon's code starts (for the re-exec\n")
 	p("libraries: when Reborn/MakeDaemon returns in the daemon); *launcher return* is when the launcher has exited.\n")
