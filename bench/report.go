@@ -115,8 +115,8 @@ func (rp *report) markdown(w io.Writer) {
 	p("Each cell: median [p10–p90] over the rounds. Times in ms from the spawn of the launcher (CLOCK_MONOTONIC read\n")
 	p("just before vfork by the harness's spawner): *time to main* is when the daemon's code starts (for the re-exec\n")
 	p("libraries: when Reborn/MakeDaemon returns in the daemon); *launcher return* is when the launcher has exited.\n")
-	p("Init weights are CPU time spent in a package init; the big size is a %d MB binary (std packages and a generated table).\n\n",
-		rp.sizes["cdaemon-big"]>>20)
+	p("Init weights are CPU time spent in a package init; the big size is a %.0f MB binary (std packages and a generated table).\n\n",
+		float64(rp.sizes["cdaemon-big"])/1e6)
 
 	cols := func(title string, mt metric) {
 		p("## %s (ms)\n\n| variant |", title)
@@ -286,7 +286,12 @@ func (rp *report) markdown(w io.Writer) {
 			return med(big, daemonRSS)
 		}
 		size := func(k string) string {
-			if n, ok := rp.sizes[k]; ok {
+			n, ok := rp.sizes[k]
+			switch {
+			case !ok:
+			case n < 1e6:
+				return fmt.Sprintf("%.0f kB", float64(n)/1e3)
+			default:
 				return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 			}
 			return ""
