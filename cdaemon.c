@@ -408,13 +408,23 @@ static int is_test_binary(void)
  * offset 32, the Go version and the module information, which has a line
  * "build\t-buildmode=c-archive".
  */
-static int archive_mode(const unsigned char *lo, const unsigned char *hi)
+/* Plain loops, not memcmp/memmem: this reads a whole data segment, C
+ * globals' sanitizer redzones included, on purpose. */
+__attribute__((no_sanitize_address)) static int has_at(const unsigned char *p,
+							 const unsigned char *hi, const char *s)
 {
-	static const char magic[] = "\xff Go buildinf:";
-	static const char mode[] = "build\t-buildmode=c-archive\n";
+	for (; *s; s++, p++)
+		if (p >= hi || *p != (unsigned char)*s)
+			return 0;
+	return 1;
+}
+
+__attribute__((no_sanitize_address)) static int archive_mode(const unsigned char *lo,
+							       const unsigned char *hi)
+{
 	const unsigned char *p = (const unsigned char *)(((uintptr_t)lo + 15) & ~(uintptr_t)15);
 	for (; p + 32 <= hi; p += 16) {
-		if (p[0] != 0xff || memcmp(p, magic, sizeof magic - 1) || !(p[15] & 2))
+		if (p[0] != 0xff || !has_at(p, hi, "\xff Go buildinf:") || !(p[15] & 2))
 			continue;
 		const unsigned char *q = p + 32;
 		for (int s = 0; s < 2; s++) {
@@ -426,8 +436,9 @@ static int archive_mode(const unsigned char *lo, const unsigned char *hi)
 			}
 			if (len > (uint64_t)(hi - q))
 				return 0;
-			if (s == 1 && memmem(q, len, mode, sizeof mode - 1))
-				return 1;
+			for (const unsigned char *r = q; s == 1 && r < q + len; r++)
+				if (*r == 'b' && has_at(r, q + len, "build\t-buildmode=c-archive\n"))
+					return 1;
 			q += len;
 		}
 		return 0;
