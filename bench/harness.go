@@ -159,12 +159,16 @@ func (h *harness) waitReaped(pid int, deadline time.Time) bool {
 func (h *harness) run(c benchCase) (sample, error) {
 	h.seq++
 	token := strconv.Itoa(h.seq)
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"BENCH_SOCK=" + filepath.Join(h.dir, "report.sock"),
-		"BENCH_TOKEN=" + token,
-		"BENCH_INIT=" + c.init.String(),
+	var env []string
+	if c.v.setsid {
+		env = append(env, "BENCH_SPAWN_SETSID=1") // first: the spawner looks there
 	}
+	env = append(env,
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"BENCH_SOCK="+filepath.Join(h.dir, "report.sock"),
+		"BENCH_TOKEN="+token,
+		"BENCH_INIT="+c.init.String(),
+	)
 	env = append(env, c.v.env...)
 	argv := append([]string{h.bins[c.binary()]}, c.v.args...)
 	timeout := 20*time.Second + 6*c.init

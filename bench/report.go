@@ -225,6 +225,7 @@ func (rp *report) markdown(w io.Writer) {
 		{"fork floor", "c-fork − c-nofork", ""},
 		{"cdaemon, dynamic", "cdaemon − cgo", ""},
 		{"cdaemon, dynamic", "cdaemon − cdaemon-off", ""},
+		{"a new session alone", "cgo-setsid − cgo", ""},
 		{"cdaemon, static", "cdaemon-static − cgo-static", ""},
 		{"cdaemon, dynamic, big", "cdaemon − cgo", "big"},
 		{"cdaemon, static, big", "cdaemon-static − cgo-static", "big"},
@@ -246,9 +247,10 @@ func (rp *report) markdown(w io.Writer) {
 	}
 	p("\nWhere cdaemon's time to main goes (init 0): from spawn to the constructor's entry in the launcher (exec,\n")
 	p("dynamic loading, libc start-up), then from the entry to the daemon's main (two forks, the daemon's set-up,\n")
-	p("Go runtime start-up and package init in the daemon).\n\n")
+	p("Go runtime start-up and package init in the daemon). cdaemon-off, which does not fork, shows what the same\n")
+	p("start-up costs in a process that was exec'd.\n\n")
 	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
-	for _, n := range []string{"cdaemon", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
+	for _, n := range []string{"cdaemon-off", "cdaemon", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
 		for _, big := range []bool{false, true} {
 			c := rp.c(n, 0, big)
 			if !rp.has(c) {

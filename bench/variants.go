@@ -54,6 +54,7 @@ type variant struct {
 	env    []string
 	daemon bool // the report comes from a daemon, not the launcher
 	sweep  bool // swept over init weights and sizes (the C programs are not)
+	setsid bool // the spawner starts it in a new session
 	note   string
 }
 
@@ -61,6 +62,7 @@ var variants = []variant{
 	{name: "go", prog: "floor-go", note: "undaemonized, pure Go (floor)"},
 	{name: "cgo", prog: "floor-cgo", note: "undaemonized, cgo runtime, dynamic (floor)"},
 	{name: "cgo-static", prog: "floor-cgo-static", note: "undaemonized, cgo runtime, static (floor)"},
+	{name: "cgo-setsid", prog: "floor-cgo", setsid: true, note: "undaemonized cgo floor started in a new session (a scheduling autogroup of its own, as a daemon after setsid)"},
 	{name: "cdaemon-off", prog: "cdaemon", env: []string{"CDAEMON=off"}, note: "cdaemon binary, CDAEMON=off"},
 	{name: "cdaemon", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=start (default)"},
 	{name: "cdaemon-none", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=none"},

@@ -13,7 +13,10 @@
  * request after another. stdout: one line per request,
  *   "<pid> <t_spawn_ns> <t_return_ns> <wait_status> <maxrss_kb>\n"
  * with CLOCK_MONOTONIC times. The program gets stdin /dev/null and this
- * process's stderr as stdout and stderr.
+ * process's stderr as stdout and stderr. If the first environment entry is
+ * BENCH_SPAWN_SETSID=1, the program starts in a session of its own (as a
+ * daemon's is after setsid, and with it, where the kernel has autogroups,
+ * a scheduling group of its own).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -77,6 +80,8 @@ int main(void)
 			/* vfork child: shares our memory, so only syscalls here. */
 			dup2(null, 0);
 			dup2(2, 1);
+			if (envp[0] && !strcmp(envp[0], "BENCH_SPAWN_SETSID=1"))
+				setsid();
 			execve(argv[0], argv, envp);
 			_exit(127);
 		}
