@@ -293,7 +293,7 @@ func Spawn(t *testing.T, bin string, o Opts) *Run {
 		cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
 		// A daemon that kept the launcher's stdout or stderr would make
 		// a shell's $(...) hang; Wait then reports it instead of hanging.
-		cmd.WaitDelay = 30 * time.Second
+		cmd.WaitDelay = hang
 	}
 	cmd.ExtraFiles = o.Files
 	cmd.SysProcAttr = o.Attr
@@ -334,10 +334,21 @@ func startBlocked(cmd *exec.Cmd, sigs []syscall.Signal) error {
 	return cmd.Start()
 }
 
+// hang bounds waiting for a launcher or a state. No test asserts how long
+// anything takes; the bound only turns a hang (a launcher that never
+// returns, a daemon that never gets there) into a failure.
+const hang = 60 * time.Second
+
 // Wait waits for the launcher to exit and records its status and output.
 func (r *Run) Wait(t *testing.T) {
 	t.Helper()
-	<-r.done
+	select {
+	case <-r.done:
+	case <-time.After(hang):
+		r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("the launcher did not exit (killed after %v); it said: %s", hang, r.stderr.String())
+	}
 	r.Stdout, r.Stderr = r.stdout.String(), r.stderr.String()
 	var ee *exec.ExitError
 	switch err := r.waitErr; {
@@ -462,7 +473,7 @@ func (r *Run) Kill(t *testing.T) {
 // exited waits until the process of pidfd fd has exited. The bound only
 // keeps an unkillable process from hanging the suite.
 func exited(fd int) bool {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(hang); time.Now().Before(deadline); {
 		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 1000)
 		if n > 0 || (err != nil && err != unix.EINTR) {
 			return true
@@ -499,11 +510,10 @@ func (r *Run) Stop(t *testing.T, pid int) syscall.WaitStatus {
 	return r.WaitExit(t, pid)
 }
 
-// eventually polls cond until it holds. The bound only keeps a broken
-// build from hanging the suite; no test asserts how long anything takes.
+// eventually polls cond until it holds, or fails the test after hang.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(hang); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if cond() {
 			return
 		}

@@ -72,14 +72,15 @@ func TestInheritedFDsClosed(t *testing.T) {
 	require.NoError(t, err)
 	defer sock.Close()
 
-	// Descriptors 3..103 in the launcher; nil entries are closed there.
-	files := make([]*os.File, 101)
+	// Descriptors 3..150 in the launcher; nil entries are closed there.
+	files := make([]*os.File, 148)
 	files[0] = file("fd3")
 	files[1] = file("fd4")     // kept
 	files[2] = pw              // fd 5: a pipe
 	files[3] = sock            // fd 6: a socket
 	files[97] = file("fd100")  // far above the others
 	files[100] = file("fd103") // kept
+	files[147] = file("fd150") // above every kept one
 	kept := map[int]*os.File{4: files[1], 103: files[100]}
 
 	r := LaunchOpts(t, probe, Opts{Files: files,
@@ -339,7 +340,7 @@ func TestSurvivesTerminalHangup(t *testing.T) {
 	session := r.Launcher
 
 	// Bounded only so a broken build cannot hang the suite.
-	require.NoError(t, master.SetReadDeadline(time.Now().Add(30*time.Second)))
+	require.NoError(t, master.SetReadDeadline(time.Now().Add(hang)))
 	var said strings.Builder
 	for sc := bufio.NewScanner(master); sc.Scan(); {
 		said.WriteString(sc.Text() + "\n")

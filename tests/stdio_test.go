@@ -119,19 +119,34 @@ func TestCreatedFileModes(t *testing.T) {
 // pidfile's descriptor and the lock would go with the launcher.
 func TestClosedStdioAtLaunch(t *testing.T) {
 	t.Parallel()
-	env := []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}
-	r := LaunchOpts(t, probe, Opts{Env: env, Shell: "exec 0<&- 1>&- 2>&-", Args: []string{"-say", "hi"}})
-	r.RequireStatus(t, 0)
-	pid := r.ReadReport(t).PID
-	fds := procFDs(t, pid)
-	assert.True(t, isDevNull(fds[0].Info), "fd 0 is %s", fds[0].Target)
-	log, err := os.Stat(filepath.Join(r.Dir, "log"))
-	require.NoError(t, err)
-	assert.True(t, os.SameFile(log, fds[1].Info), "fd 1 is %s", fds[1].Target)
-	assert.True(t, os.SameFile(log, fds[2].Info), "fd 2 is %s", fds[2].Target)
-	assert.Equal(t, "stdout: hi\nstderr: hi\n", readFile(t, filepath.Join(r.Dir, "log")))
+	for _, log := range []bool{false, true} {
+		t.Run(map[bool]string{false: "defaults", true: "CDAEMON_LOG"}[log], func(t *testing.T) {
+			t.Parallel()
+			env := []string{"CDAEMON_PIDFILE=p.pid"}
+			if log {
+				env = append(env, "CDAEMON_LOG=log")
+			}
+			r := LaunchOpts(t, probe, Opts{Env: env, Shell: "exec 0<&- 1>&- 2>&-", Args: []string{"-say", "hi"}})
+			r.RequireStatus(t, 0)
+			pid := r.ReadReport(t).PID
+			fds := procFDs(t, pid)
+			assert.True(t, isDevNull(fds[0].Info), "fd 0 is %s", fds[0].Target)
+			for _, fd := range []int{1, 2} {
+				if !log {
+					assert.True(t, isDevNull(fds[fd].Info), "fd %d is %s", fd, fds[fd].Target)
+					continue
+				}
+				want, err := os.Stat(filepath.Join(r.Dir, "log"))
+				require.NoError(t, err)
+				assert.True(t, os.SameFile(want, fds[fd].Info), "fd %d is %s", fd, fds[fd].Target)
+			}
+			if log {
+				assert.Equal(t, "stdout: hi\nstderr: hi\n", readFile(t, filepath.Join(r.Dir, "log")))
+			}
 
-	again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
-	again.RequireStatus(t, 75)
-	assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
+			again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
+			again.RequireStatus(t, 75)
+			assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
+		})
+	}
 }
