@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -808,18 +809,19 @@ static int wait_exit(pid_t pid, long long deadline, int *status)
 }
 
 /*
- * The start failed: make sure nothing of it is left, then exit. The
- * daemon gets GRACE_MS to end by itself (after Fail it is already on its
- * way), then SIGTERM, then SIGKILL. Its process group (the session the
+ * The start failed: make sure nothing of it is left, then exit. A daemon
+ * that is ending by itself (it sent Fail) gets GRACE_MS to do so; one
+ * that is not (a timeout) gets SIGTERM at once; then GRACE_MS more, then
+ * SIGKILL. Its process group (the session the
  * middle made, whose id is the middle's pid) is killed last, for anything
  * the daemon started; the middle is reaped only after that, so the group
  * id cannot have been reused.
  */
-static _Noreturn void launcher_fail(struct launcher *l, int status)
+static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 {
 	pid_t group = l->middle;
 	int st;
-	if (l->daemon > 0 && !wait_exit(l->daemon, now_ms() + GRACE_MS, &st)) {
+	if (l->daemon > 0 && !wait_exit(l->daemon, now_ms() + (ending ? GRACE_MS : 0), &st)) {
 		kill(-group, SIGTERM);
 		if (!wait_exit(l->daemon, now_ms() + GRACE_MS, &st))
 			kill(-group, SIGKILL);
@@ -867,7 +869,7 @@ static _Noreturn void launcher_eof(struct launcher *l)
 	if (!wait_exit(pid, now_ms() + GRACE_MS, &st)) {
 		say("%s (pid %d) closed its status pipe before it was %s; stopping it", who, (int)pid,
 		    wait_point(l->c->wait));
-		launcher_fail(l, CDAEMON_EX_FAIL);
+		launcher_fail(l, CDAEMON_EX_FAIL, 0);
 	}
 	if (WIFSIGNALED(st)) {
 		int sig = WTERMSIG(st);
@@ -881,14 +883,14 @@ static _Noreturn void launcher_eof(struct launcher *l)
 		if (status == 0) /* it did not start: never tell the shell it did */
 			status = CDAEMON_EX_FAIL;
 	}
-	launcher_fail(l, status);
+	launcher_fail(l, status, 1);
 }
 
 static _Noreturn void launcher_timeout(struct launcher *l)
 {
 	say("the daemon (pid %d) was not %s within CDAEMON_TIMEOUT (%lld ms); stopping it",
 	    (int)l->daemon, wait_point(l->c->wait), l->c->timeout_ms);
-	launcher_fail(l, CDAEMON_EX_FAIL);
+	launcher_fail(l, CDAEMON_EX_FAIL, 0);
 }
 
 static _Noreturn void launcher_done(struct launcher *l)
@@ -920,7 +922,7 @@ static void launcher_msg(struct launcher *l, const unsigned char *m, size_t len)
 		launcher_done(l);
 	case CDAEMON_MSG_FAILED: /* the text carries its own "cdaemon: " if ours */
 		say("\1%s", text);
-		launcher_fail(l, m[1] ? m[1] : CDAEMON_EX_FAIL);
+		launcher_fail(l, m[1] ? m[1] : CDAEMON_EX_FAIL, 1);
 	}
 }
 
@@ -1071,7 +1073,10 @@ static void reset_signals(void)
 /* Remove CDAEMON_* in place. Go reads its environment from the same
  * array on the initial stack that environ points to, so it never sees
  * them, and children the daemon starts do not daemonize by accident
- * with the daemon's settings. */
+ * with the daemon's settings. The strings themselves are zeroed where
+ * execve put them (between the pointer arrays and AT_EXECFN, the last
+ * string on the stack), so /proc/PID/environ and `ps e` do not show
+ * them either; a string from setenv or putenv elsewhere is left alone. */
 static void strip_environment(void)
 {
 	/* The array must keep its length: the Go runtime finds the auxiliary
@@ -1080,9 +1085,16 @@ static void strip_environment(void)
 	 * slots become empty strings, which Go's os.Environ skips. */
 	static char empty[] = "";
 	char **r = environ, **w = environ;
-	for (; *r; r++)
+	char **end = environ;
+	const char *execfn = (const char *)getauxval(AT_EXECFN);
+	while (*end)
+		end++;
+	for (; *r; r++) {
 		if (!is_ours(*r))
 			*w++ = *r;
+		else if (*r > (char *)end && *r < execfn)
+			memset(*r, 0, strlen(*r));
+	}
 	while (w < r)
 		*w++ = empty;
 }

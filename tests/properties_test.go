@@ -293,6 +293,11 @@ func TestEnvironmentStripped(t *testing.T) {
 			assert.Contains(t, rep.Env, "XCDAEMON_WAIT=not ours")
 			assert.Contains(t, rep.Env, "PROBE_TOKEN="+r.Token)
 			assert.True(t, rep.Info.Daemonized)
+			// Seen from outside too (ps e): the strings are wiped.
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", rep.PID))
+			require.NoError(t, err)
+			assert.NotRegexp(t, `(^|\x00)CDAEMON(=|_)`, string(environ))
+			assert.Contains(t, string(environ), "CDAEMONS=not ours")
 			if n == len(all) {
 				assert.Equal(t, "on", rep.Info.Mode)
 				assert.Equal(t, "ready", rep.Info.Wait)
