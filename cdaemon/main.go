@@ -6,16 +6,10 @@
 //
 // Importing package cdaemon makes it a daemon before main runs. It checks
 // its flags and opens the file, then calls cdaemon.Ready; it makes "ready"
-// its default wait point (below), so a bad flag or path is reported on the
-// terminal it was started from and the launcher exits 1. SIGTERM and
+// its default wait point (wait.go), so a bad flag or path is reported on
+// the terminal it was started from and the launcher exits 1. SIGTERM and
 // SIGINT end it with status 0; SIGHUP reopens the file, for log rotation.
 package main
-
-/*
-// The launcher waits for Ready unless CDAEMON_WAIT says otherwise.
-const char cdaemon_default_wait[] = "ready";
-*/
-import "C"
 
 import (
 	"errors"
