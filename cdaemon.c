@@ -15,9 +15,11 @@
  *   daemon     7. stdio, fds, signals, environment; return to start Go
  *
  * Everything up to the first fork fails synchronously on the user's
- * terminal; after it, failures travel back through the status pipe. Only
- * libc's fork() is used, never a raw clone: glibc caches the pid and thread
- * state, and the Go runtime (through cgo's pthread_create) relies on it.
+ * terminal; after it, failures travel back through the status pipe. The
+ * daemon is made by libc's fork(), never a raw clone: glibc keeps thread
+ * state (the tid in the thread control block, its locks) that fork() resets
+ * for the child and the Go runtime (through cgo's pthread_create) relies on.
+ * The middle, which runs no Go and only exits, is made by vfork().
  *
  * No allocation: fixed buffers, no stdio except the final fflush.
  */
@@ -1178,7 +1180,18 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 		abort_start(&f, CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	fflush(NULL); /* buffered output must not be written twice */
-	pid_t middle = fork();
+	/*
+	 * vfork, not fork: the middle process only calls setsid, forks the
+	 * daemon and exits, so it need not copy the launcher's address space
+	 * (nor tear the copy down when it exits): 0.1-0.2 ms less per start
+	 * (bench/, -exp). It runs in the launcher's memory while the launcher
+	 * is suspended, which is safe because it never returns from this
+	 * function: run_middle ends in _exit, and returns only in the daemon,
+	 * which a real fork() gave memory of its own. Its signal dispositions
+	 * and descriptor table are its own (vfork shares neither), so setsid,
+	 * SIGHUP and the closes touch only it.
+	 */
+	pid_t middle = vfork();
 	if (middle < 0)
 		abort_start(&f, CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
 	if (middle > 0) {

@@ -4,10 +4,13 @@
  *
  *	HFAULT=call:role:action[:match]
  *
- * call    fork, setsid, open, dup2, write, pwrite, ftruncate, pipe2, flock
- * role    launcher, middle, daemon or any. The shim counts the forks it
- *         sees: the process the test started is the launcher (0), the
- *         first child the middle (1), the grandchild the daemon (2).
+ * call    fork, vfork, setsid, open, dup2, write, pwrite, ftruncate, pipe2,
+ *         flock
+ * role    launcher, middle, daemon or any. The process the test started
+ *         is the launcher (its pid is kept at load); the daemon is the
+ *         child of the fork() the shim sees; any other process is the
+ *         middle (made by vfork, which no shim can wrap: a function
+ *         that returns twice on a shared stack cannot be interposed).
  * action  an errno name (EAGAIN, ENOMEM, EPERM, EIO, ENOSPC, EACCES,
  *         EMFILE, EBADF, EROFS): the call fails with it;
  *         kill: the process kills itself with SIGKILL at the call;
@@ -34,7 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static int generation; /* 0 launcher, 1 middle, 2 daemon */
+static pid_t launcher; /* the pid at load */
+static int forked;     /* set in fork()'s child: this is the daemon */
+
+__attribute__((constructor)) static void remember_launcher(void)
+{
+	launcher = getpid();
+}
 static char call[32], role[16], action[512], match[512];
 static int parsed;
 
@@ -59,10 +68,8 @@ static void parse(void)
 
 static int role_matches(void)
 {
-	static const char *names[] = { "launcher", "middle", "daemon" };
-	if (!strcmp(role, "any"))
-		return 1;
-	return generation < 3 && !strcmp(role, names[generation]);
+	const char *me = getpid() == launcher ? "launcher" : forked ? "daemon" : "middle";
+	return !strcmp(role, "any") || !strcmp(role, me);
 }
 
 static void gate(const char *path)
@@ -121,8 +128,19 @@ pid_t fork(void)
 		return -1;
 	pid_t pid = real();
 	if (pid == 0)
-		generation++;
+		forked = 1;
 	return pid;
+}
+
+/* vfork cannot be interposed (a function that returns twice on a shared
+ * stack); when no fault is due the caller gets a real fork, which it
+ * cannot tell apart, and the child is still the middle (forked stays 0). */
+pid_t vfork(void)
+{
+	REAL(pid_t, "fork", void);
+	if (fault("vfork", NULL) < 0)
+		return -1;
+	return real();
 }
 
 pid_t setsid(void)
