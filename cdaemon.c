@@ -595,7 +595,8 @@ static long read_pid(int fd)
 	return strtol(buf, NULL, 10);
 }
 
-/* A pidfile this start created and cannot use: remove it, then bail. */
+/* Bail after the pidfile was opened: remove it if this start created it
+ * (created: its path, NULL otherwise). */
 static _Noreturn void pidfile_bail(const char *created, int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -705,18 +706,6 @@ static void open_pidfile(const struct config *c, struct files *f)
 		pidfile_bail(f->created ? path : NULL, CDAEMON_EX_CANTCREAT,
 			     "CDAEMON_PIDFILE: cannot write %s: %s", quote(path), strerror(errno));
 	f->pidfile = fd;
-}
-
-/* A failure after the pidfile was created: remove it, then bail. */
-static _Noreturn void abort_start(const struct files *f, int status, const char *fmt, ...)
-{
-	va_list ap;
-	if (f->created)
-		unlink(cdaemon_state.pidfile);
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-	_exit(status);
 }
 
 /* Info() reports the pidfile as an absolute path; the launcher also needs
@@ -1170,14 +1159,15 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	int dir = open_dir(&c);
 	open_pidfile(&c, &f); /* last: a failure below removes it */
 	record_paths(&c);
+	const char *created = f.created ? s->pidfile : NULL;
 	if (fchdir(dir) < 0)
-		abort_start(&f, CDAEMON_EX_CANTCREAT, "CDAEMON_CHDIR: cannot change to %s: %s",
-			    quote(c.dir), strerror(errno));
+		pidfile_bail(created, CDAEMON_EX_CANTCREAT, "CDAEMON_CHDIR: cannot change to %s: %s",
+			     quote(c.dir), strerror(errno));
 	close(dir);
 	umask(c.umask);
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) /* 5 */
-		abort_start(&f, CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
+		pidfile_bail(created, CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	fflush(NULL); /* buffered output must not be written twice */
 	/*
@@ -1193,7 +1183,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	 */
 	pid_t middle = vfork();
 	if (middle < 0)
-		abort_start(&f, CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
+		pidfile_bail(created, CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
 	if (middle > 0) {
 		close(pipefd[1]);
 		run_launcher(&c, &f, middle, pipefd[0]);

@@ -118,13 +118,15 @@ func (rp *report) markdown(w io.Writer) {
 	p("Init weights are CPU time spent in a package init; the big size is a %.0f MB binary (std packages and a generated table).\n\n",
 		float64(rp.sizes["cdaemon-big"])/1e6)
 
-	cols := func(title string, mt metric) {
-		p("## %s (ms)\n\n| variant |", title)
+	// header writes a table's head: first, a column per init weight and,
+	// for the big binary, one titled big.
+	header := func(first, big string) {
+		p("| %s |", first)
 		for _, w := range rp.inits {
 			p(" init %s |", fmtDur(w))
 		}
 		if rp.big {
-			p(" big, init 0 |")
+			p(" %s |", big)
 		}
 		p("\n|---|")
 		for range rp.inits {
@@ -134,6 +136,10 @@ func (rp *report) markdown(w io.Writer) {
 			p("---:|")
 		}
 		p("\n")
+	}
+	cols := func(title string, mt metric) {
+		p("## %s (ms)\n\n", title)
+		header("variant", "big, init 0")
 		for i := range variants {
 			v := &variants[i]
 			p("| %s |", v.name)
@@ -187,21 +193,8 @@ func (rp *report) markdown(w io.Writer) {
 		}
 		p("| %s / %s | %s | %s | %.2f | ≥ %.1f× | %s |\n", t.a, t.b, fmtDur(t.init), fmtDist(d, 2), rom, t.min, met)
 	}
-	p("\nAll init weights, against the dynamic and static cdaemon:\n\n| ratio |")
-	for _, w := range rp.inits {
-		p(" init %s |", fmtDur(w))
-	}
-	if rp.big {
-		p(" big |")
-	}
-	p("\n|---|")
-	for range rp.inits {
-		p("---:|")
-	}
-	if rp.big {
-		p("---:|")
-	}
-	p("\n")
+	p("\nAll init weights, against the dynamic and static cdaemon:\n\n")
+	header("ratio", "big")
 	for _, a := range []string{"go-daemon", "godaemon", "go", "cgo"} {
 		for _, b := range []string{"cdaemon", "cdaemon-static", "exp", "exp-static"} {
 			if !rp.has(rp.c(a, 0, false)) || !rp.has(rp.c(b, 0, false)) {

@@ -131,6 +131,11 @@ func killChildren() []string {
 
 // children lists the pids whose parent is ppid.
 func children(ppid int) []int {
+	return processes(func(pid int, st Stat) bool { return st.PPID == ppid })
+}
+
+// processes lists the pids in /proc for which match holds.
+func processes(match func(pid int, st Stat) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -138,7 +143,7 @@ func children(ppid int) []int {
 		if err != nil {
 			continue
 		}
-		if st, err := procStat(pid); err == nil && st.PPID == ppid {
+		if st, err := procStat(pid); err == nil && match(pid, st) {
 			pids = append(pids, pid)
 		}
 	}
@@ -413,22 +418,11 @@ func (r *Run) owns(pid int) bool {
 
 // Procs lists the live processes of this run (those carrying its token).
 func (r *Run) Procs() []int {
-	var pids []int
 	want := []byte("PROBE_TOKEN=" + r.Token + "\x00")
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	pids := processes(func(pid int, _ Stat) bool {
 		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		if alive(pid) {
-			pids = append(pids, pid)
-		}
-	}
+		return err == nil && bytes.Contains(env, want) && alive(pid)
+	})
 	r.Track(pids...)
 	return pids
 }

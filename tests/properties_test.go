@@ -381,16 +381,5 @@ func TestSurvivesTerminalHangup(t *testing.T) {
 
 // sessionMembers lists the live processes in session sid.
 func sessionMembers(sid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := procStat(pid); err == nil && st.SID == sid && st.State != "Z" {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return processes(func(_ int, st Stat) bool { return st.SID == sid && st.State != "Z" })
 }
