@@ -50,7 +50,7 @@
 
 extern char **environ;
 
-struct cdaemon_state cdaemon_state = { .status_fd = -1, .pidfile_fd = -1 };
+struct cdaemon_state cdaemon_state = { .status_fd = -1 };
 
 /* How long a stopped daemon gets between SIGTERM and SIGKILL. */
 #define GRACE_MS 2000
@@ -1102,7 +1102,6 @@ static void become_daemon(const struct config *c, const struct files *f, int wfd
 	strip_environment();
 	cdaemon_state.daemonized = 1;
 	cdaemon_state.status_fd = wfd;
-	cdaemon_state.pidfile_fd = f->pidfile;
 }
 
 /* ---------------------------------------------------------------------

@@ -49,7 +49,6 @@ struct cdaemon_state {
 	int wait;                  /* CDAEMON_WAIT_* */
 	int launcher_pid;          /* the pid the program was started with */
 	int status_fd;             /* write end of the status pipe, or -1 */
-	int pidfile_fd;            /* locked pidfile, or -1 */
 	struct timespec entry;     /* CLOCK_MONOTONIC at constructor entry */
 	char reason[128];          /* why it did not daemonize */
 	char dir[PATH_MAX];        /* the launcher's working directory */
