@@ -479,13 +479,52 @@ static const char *library_host(void)
 	return verdict;
 }
 
+/*
+ * A program decides from its arguments whether to daemonize by defining,
+ * in a cgo preamble of its main package,
+ *	int cdaemon_wanted(int argc, char **argv);
+ * non-zero: daemonize. Consulted in auto mode only. Weak: most programs
+ * define nothing, and then a request for help or the version stays in the
+ * foreground, where its output reaches the terminal.
+ */
+extern int cdaemon_wanted(int argc, char **argv) __attribute__((weak));
+
+static const char *asks_help(void)
+{
+	static const char *flags[] = { "-h", "-help", "--help", "-version", "--version" };
+	static char why[96];
+	for (int i = 1; i < args_argc && args_argv[i]; i++) {
+		if (!strcmp(args_argv[i], "--"))
+			return NULL;
+		for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++)
+			if (!strcmp(args_argv[i], flags[j])) {
+				snprintf(why, sizeof why, "the arguments ask for help or the version (%s)",
+					 flags[j]);
+				return why;
+			}
+	}
+	return NULL;
+}
+
+/* Why the program's arguments say not to daemonize, or NULL. */
+static const char *program_says_no(void)
+{
+	if (cdaemon_wanted)
+		return cdaemon_wanted(args_argc, args_argv) ? NULL
+							    : "the program's cdaemon_wanted() said no";
+	return asks_help();
+}
+
 /* Why not to daemonize, or NULL to go ahead. */
 static const char *skip_reason(const struct config *c)
 {
+	const char *why;
 	if (c->mode == CDAEMON_MODE_OFF)
 		return "CDAEMON=off";
 	if (c->mode == CDAEMON_MODE_AUTO && is_test_binary())
 		return "a go test binary";
+	if (c->mode == CDAEMON_MODE_AUTO && (why = program_says_no()))
+		return why;
 	if (c->mode == CDAEMON_MODE_AUTO && getpid() == 1)
 		return "running as PID 1";
 	if (c->mode == CDAEMON_MODE_AUTO && getppid() == 1)
@@ -708,18 +747,33 @@ static void open_pidfile(const struct config *c, struct files *f)
 	f->pidfile = fd;
 }
 
-/* Info() reports the pidfile as an absolute path; the launcher also needs
- * it after chdir, to remove the file if the start fails. */
+/* path made absolute against the launcher's working directory; as given
+ * if that would not fit. */
+static void absolute(char *dst, size_t size, const char *path)
+{
+	const char *dir = cdaemon_state.dir;
+	const char *sep = strcmp(dir, "/") ? "/" : "";
+	if (!path)
+		dst[0] = 0;
+	else if (path[0] == '/' || !dir[0] || strlen(dir) + strlen(sep) + strlen(path) >= size)
+		snprintf(dst, size, "%s", path);
+	else {
+		size_t n = strlen(dir), m = strlen(sep);
+		memcpy(dst, dir, n);
+		memcpy(dst + n, sep, m);
+		memcpy(dst + n + m, path, strlen(path) + 1);
+	}
+}
+
+/* Info() reports the pidfile as an absolute path, the launcher needs it
+ * after chdir to remove the file if the start fails, and ReopenLogs()
+ * reopens the log files by their absolute paths. */
 static void record_paths(const struct config *c)
 {
 	struct cdaemon_state *s = &cdaemon_state;
-	if (!c->pidfile)
-		return;
-	if (c->pidfile[0] == '/' || !s->dir[0])
-		snprintf(s->pidfile, sizeof s->pidfile, "%s", c->pidfile);
-	else
-		snprintf(s->pidfile, sizeof s->pidfile, "%s%s%s", s->dir,
-			 strcmp(s->dir, "/") ? "/" : "", c->pidfile);
+	absolute(s->pidfile, sizeof s->pidfile, c->pidfile);
+	absolute(s->stdout_path, sizeof s->stdout_path, c->out ? c->out : c->log);
+	absolute(s->stderr_path, sizeof s->stderr_path, c->err ? c->err : c->log);
 }
 
 /* ---------------------------------------------------------------------

@@ -52,7 +52,9 @@ struct cdaemon_state {
 	struct timespec entry;     /* CLOCK_MONOTONIC at constructor entry */
 	char reason[128];          /* why it did not daemonize */
 	char dir[PATH_MAX];        /* the launcher's working directory */
-	char pidfile[PATH_MAX];    /* the pidfile as given, or "" */
+	char pidfile[PATH_MAX];    /* the pidfile, absolute, or "" */
+	char stdout_path[PATH_MAX]; /* stdout's file, absolute; "" for /dev/null */
+	char stderr_path[PATH_MAX]; /* stderr's file, absolute; "" for /dev/null */
 };
 
 extern struct cdaemon_state cdaemon_state;
