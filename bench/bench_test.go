@@ -55,7 +55,7 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
-	for _, v := range variants {
+	for _, v := range rp.p.variants {
 		if !seen[v.name] {
 			t.Errorf("variant %s was not run", v.name)
 		}

@@ -15,13 +15,14 @@ import (
 // blobSize is the generated table that makes the big programs big.
 const blobSize = 24 << 20
 
-// build compiles every program (and the spawner) into dir/bin. big adds the
-// big size of each Go program; exp, if set, lists files (comma-separated,
-// absolute) that replace the library's files of the same base name, such
-// as cdaemon.c or preinit.go, in the programs marked exp (through go build
-// -overlay), to measure a change against the library as it is. Builds run two at
-// a time (the machine has two cores; go build parallelizes inside too).
-func build(benchDir, dir string, big bool, exp string, progs []program) (map[string]string, error) {
+// build compiles the plan's programs (and the spawner) into dir/bin, and
+// returns the path of each by key. The plan's big size adds a big build of
+// each Go program; its exp files replace the library's files of the same
+// base name, such as cdaemon.c or preinit.go, in the programs marked exp
+// (through go build -overlay). Builds run two at a time (the machine has
+// two cores; go build parallelizes inside too).
+func build(p *plan, dir string) (map[string]string, error) {
+	benchDir, big, exp := p.benchDir, p.big, p.exp
 	bin := filepath.Join(dir, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 		cmd  *exec.Cmd
 	}
 	var jobs []job
-	for _, p := range progs {
+	for _, p := range p.programs {
 		out := filepath.Join(bin, p.key)
 		if p.c != "" {
 			jobs = append(jobs, job{p.key, exec.Command("gcc", "-O2", "-Wall", "-o", out, filepath.Join(benchDir, "csrc", p.c))})
@@ -56,7 +57,7 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 				repl[filepath.Join(benchDir, "internal", "heavy", "blob.bin")] = blob
 			}
 			if p.exp {
-				for _, f := range strings.Split(exp, ",") {
+				for _, f := range exp {
 					repl[filepath.Join(filepath.Dir(benchDir), filepath.Base(f))] = f
 				}
 			}
