@@ -29,7 +29,8 @@ func main() {
 	out := flag.String("out", "", "directory for the results (default: results/ in the bench module)")
 	noBig := flag.Bool("nobig", false, "skip the big program size")
 	keep := flag.Bool("keep", false, "keep the built programs (their directory is printed)")
-	exp := flag.String("exp", "", "also measure cdaemon built with these files (comma-separated, e.g. a changed cdaemon.c) in place of the library's files of the same name (variants exp, exp-none, exp-static)")
+	base := flag.String("base", "", "build the cdaemon variants from this library `source`: a directory (a worktree), a git revision of the library, or FILE[,FILE] in place of the library's files of the same name (default: the library this module is in)")
+	exp := flag.String("exp", "", "also build cdaemon from this library `source` (as -base) and measure it as exp, exp-none, exp-static in the same rounds, paired")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
@@ -39,7 +40,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	cfg := config{rounds: *n, inits: inits, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, exp: *exp,
+	cfg := config{rounds: *n, inits: inits, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp,
 		command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
 		cfg.progress = os.Stderr

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,7 +15,8 @@ type config struct {
 	inits  []time.Duration
 	big    bool   // also the big program size
 	only   string // run only the cases whose name matches this regexp
-	exp    string // -exp: files to replace the library's with
+	base   string // -base: the library source of the cdaemon variants (see source)
+	exp    string // -exp: the library source of the exp variants; "" for none
 	keep   bool   // keep the temp dir (for profiling by hand)
 
 	out      string    // "" writes no files
@@ -35,8 +35,10 @@ type plan struct {
 	programs []program
 	variants []*variant
 	cases    []benchCase
-	benchDir string   // the bench module
-	exp      []string // absolute paths of the -exp files
+	benchDir string  // the bench module
+	libRoot  string  // the library this bench module sits in
+	base     source  // the library the cdaemon programs are built from
+	exp      *source // the library the exp programs are built from; nil: none
 	keep     bool
 	command  string
 }
@@ -46,22 +48,26 @@ func newPlan(cfg config) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{rounds: cfg.rounds, inits: cfg.inits, big: cfg.big, benchDir: benchDir, keep: cfg.keep, command: cfg.command}
+	p := &plan{rounds: cfg.rounds, inits: cfg.inits, big: cfg.big, benchDir: benchDir, libRoot: filepath.Dir(benchDir),
+		keep: cfg.keep, command: cfg.command}
+	if p.base, err = resolveSource("-base", cfg.base, p.libRoot); err != nil {
+		return nil, err
+	}
 	p.programs = append(p.programs, programs...)
 	for i := range variants {
 		p.variants = append(p.variants, &variants[i])
 	}
 	if cfg.exp != "" {
-		for _, f := range strings.Split(cfg.exp, ",") {
-			abs, err := filepath.Abs(f)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := os.Stat(abs); err != nil {
-				return nil, fmt.Errorf("-exp: %w", err)
-			}
-			p.exp = append(p.exp, abs)
+		exp, err := resolveSource("-exp", cfg.exp, p.libRoot)
+		if err != nil {
+			return nil, err
 		}
+		if len(exp.files) > 0 {
+			exp.tree = p.base.tree // files replace the base tree's
+			exp.rev = p.base.rev
+			exp.desc = p.base.desc + " with " + strings.Join(exp.files, ", ") + " in place of its files of the same name"
+		}
+		p.exp = &exp
 		p.programs = append(p.programs, expPrograms...)
 		for i := range expVariants {
 			p.variants = append(p.variants, &expVariants[i])

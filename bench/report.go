@@ -99,6 +99,16 @@ func (rp *report) has(c benchCase) bool {
 	return ok
 }
 
+// ran says whether any case of v was measured.
+func (rp *report) ran(v *variant) bool {
+	for _, c := range rp.p.cases {
+		if c.v == v {
+			return true
+		}
+	}
+	return false
+}
+
 func fmtDist(d dist, prec int) string {
 	if d.n == 0 || math.IsNaN(d.med) {
 		return "–"
@@ -116,6 +126,7 @@ func (rp *report) markdown(w io.Writer) {
 	rp.timeTable(p, "Time to daemon main", toMainMs)
 	rp.timeTable(p, "Launcher return", toRetMs)
 	rp.targets(p)
+	rp.naiveRatios(p)
 	rp.ratios(p)
 	rp.added(p)
 	rp.breakdown(p)
@@ -132,6 +143,11 @@ func (rp *report) intro(p printer) {
 		m.cpus, m.model, m.kernel, m.goVersion, m.loadStart, m.loadEnd)
 	p("%d rounds; in each, every case below ran once, the cases compared with each other back to back, in a fresh random\n", rp.r.rounds)
 	p("order; %s in all.\n\n", rp.elapsed.Round(time.Second))
+	p("cdaemon built from %s.\n", rp.p.base.desc)
+	if rp.p.exp != nil {
+		p("exp built from %s.\n", rp.p.exp.desc)
+	}
+	p("\n")
 	p("Each cell: median [p10–p90] over the rounds. Times in ms from the spawn of the launcher (CLOCK_MONOTONIC read\n")
 	p("just before vfork by the harness's spawner): *time to main* is when the daemon's code starts (for the re-exec\n")
 	p("libraries: when Reborn/MakeDaemon returns in the daemon); *launcher return* is when the launcher has exited.\n")
@@ -167,6 +183,9 @@ func (rp *report) timeTable(p printer, title string, mt metric) {
 	p("## %s (ms)\n\n", title)
 	rp.header(p, "variant", "big, init 0")
 	for _, v := range rp.p.variants {
+		if !rp.ran(v) {
+			continue
+		}
 		p("| %s |", v.name)
 		for _, w := range rp.p.inits {
 			if !v.sweep && w != 0 {
@@ -225,6 +244,50 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// naiveTargets: cdaemon's time to main over the naive recipe's in the same
+// binary, paired per round, at init 0 (issue 10).
+var naiveTargets = [][2]string{
+	{"cdaemon", "naive"}, {"cdaemon-static", "naive-static"},
+	{"exp", "naive"}, {"exp-static", "naive-static"},
+}
+
+// naiveRatios compares cdaemon with the naive recipe in the same binary,
+// and exp with cdaemon, at every weight.
+func (rp *report) naiveRatios(p printer) {
+	rows := append(append([][2]string{}, naiveTargets...),
+		[2]string{"cdaemon-none", "naive"}, [2]string{"exp-none", "naive"},
+		[2]string{"exp", "cdaemon"}, [2]string{"exp-static", "cdaemon-static"}, [2]string{"exp-none", "cdaemon-none"})
+	if !rp.has(rp.c("naive", 0, false)) && !rp.has(rp.c("exp", 0, false)) {
+		return
+	}
+	p("## cdaemon against the naive recipe in the same binary (time to main, paired per round)\n\n")
+	p("Target (issue 10): cdaemon / naive ≤ 1.05 at init 0. Each cell: median [p10–p90] of the per-round ratios.\n\n")
+	rp.header(p, "ratio", "big")
+	for _, d := range rows {
+		if !rp.has(rp.c(d[0], 0, false)) || !rp.has(rp.c(d[1], 0, false)) {
+			continue
+		}
+		p("| %s / %s |", d[0], d[1])
+		for _, w := range rp.p.inits {
+			p(" %s |", fmtDist(rp.r.paired(rp.c(d[0], w, false), rp.c(d[1], w, false), toMainMs, ratio), 3))
+		}
+		if rp.p.big {
+			p(" %s |", fmtDist(rp.r.paired(rp.c(d[0], 0, true), rp.c(d[1], 0, true), toMainMs, ratio), 3))
+		}
+		p("\n")
+	}
+	p("\n| at init 0 | ratio, median [p10–p90] | target | met |\n|---|---:|---:|---|\n")
+	for _, d := range naiveTargets {
+		a, b := rp.c(d[0], 0, false), rp.c(d[1], 0, false)
+		if !rp.has(a) || !rp.has(b) {
+			continue
+		}
+		x := rp.r.paired(a, b, toMainMs, ratio)
+		p("| %s / %s | %s | ≤ 1.05 | %s |\n", d[0], d[1], fmtDist(x, 3), yesNo(x.med <= 1.05))
+	}
+	p("\n")
 }
 
 // ratios compares the peers and the floors with cdaemon at every weight.
@@ -290,7 +353,7 @@ func (rp *report) breakdown(p printer) {
 	p("Go runtime start-up and package init in the daemon). cdaemon-off, which does not fork, shows what the same\n")
 	p("start-up costs in a process that was exec'd.\n\n")
 	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
-	for _, n := range []string{"cdaemon-off", "cdaemon", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
+	for _, n := range []string{"cdaemon-off", "naive", "cdaemon", "naive-static", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
 		for _, big := range []bool{false, true} {
 			c := rp.c(n, 0, big)
 			if !rp.has(c) {
@@ -311,6 +374,9 @@ func (rp *report) peakRSS(p printer) {
 	p("spawner's few hundred kB it starts from: see c-nofork). Daemon: VmHWM as its main reports.\n\n")
 	p("| variant | launcher | daemon | launcher, big | daemon, big | binary | binary, big |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, v := range rp.p.variants {
+		if !rp.ran(v) {
+			continue
+		}
 		med := func(big bool, mt metric) string {
 			c := rp.c(v.name, 0, big)
 			if !rp.has(c) {
@@ -354,7 +420,9 @@ func fmtSize(sizes map[string]int64, key string) string {
 func (rp *report) variantNotes(p printer) {
 	p("Variants:\n\n")
 	for _, v := range rp.p.variants {
-		p("- `%s`: %s\n", v.name, v.note)
+		if rp.ran(v) {
+			p("- `%s`: %s\n", v.name, v.note)
+		}
 	}
 }
 

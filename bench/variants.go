@@ -13,7 +13,7 @@ type program struct {
 	tags    []string // build tags
 	ldflags string
 	c       string // a C program: the source under csrc/, built with gcc
-	exp     bool   // built against the -exp library, not the -base one
+	lib     string // "base" or "exp": built against that library source
 }
 
 const staticLD = "-linkmode external -extldflags -static"
@@ -22,8 +22,11 @@ var programs = []program{
 	{key: "floor-go", pkg: "./progs/floor"},
 	{key: "floor-cgo", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: "-linkmode external"},
 	{key: "floor-cgo-static", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: staticLD},
-	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}},
-	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD},
+	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "base"},
+	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "base"},
+	// The same main package with the naive recipe in its constructor.
+	{key: "naive", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}},
+	{key: "naive-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}, ldflags: staticLD},
 	// The re-exec daemonizers are pure Go (no cgo runtime, static binaries):
 	// their fastest build, the one their users get with CGO_ENABLED=0.
 	{key: "go-daemon", pkg: "./progs/godaemon"},
@@ -34,8 +37,8 @@ var programs = []program{
 // expPrograms are built with -exp: cdaemon from another library tree or
 // with changed files, measured in the same rounds as the -base build.
 var expPrograms = []program{
-	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, exp: true},
-	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, exp: true},
+	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "exp"},
+	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "exp"},
 }
 
 // A variant is one way of running a program; each is measured at every
@@ -63,6 +66,8 @@ var variants = []variant{
 	{name: "cdaemon-static", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=start"},
 	{name: "cdaemon-static-none", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=none"},
 	{name: "cdaemon-static-ready", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=ready"},
+	{name: "naive", prog: "naive", sweep: true, daemon: true, note: "the same program without cdaemon: the reference recipe (fork, setsid, chdir, umask, fork, stdio to /dev/null) in a C constructor, no checks, no waiting (the floor for forking this binary)"},
+	{name: "naive-static", prog: "naive-static", sweep: true, daemon: true, note: "naive, static"},
 	{name: "go-daemon", prog: "go-daemon", sweep: true, daemon: true, note: "sevlyar/go-daemon v0.1.6: re-exec once"},
 	{name: "godaemon", prog: "godaemon", sweep: true, daemon: true, note: "VividCortex/godaemon v1.0.0: re-exec twice"},
 	{name: "c-nofork", prog: "cfork", args: []string{"nofork"}, note: "C, no fork (fork floor)"},
@@ -70,9 +75,9 @@ var variants = []variant{
 }
 
 var expVariants = []variant{
-	{name: "exp", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic built from -exp, CDAEMON_WAIT=start"},
-	{name: "exp-none", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic built from -exp, CDAEMON_WAIT=none"},
-	{name: "exp-static", prog: "exp-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static built from -exp, CDAEMON_WAIT=start"},
+	{name: "exp", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=start"},
+	{name: "exp-none", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=none"},
+	{name: "exp-static", prog: "exp-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static built from the -exp library, CDAEMON_WAIT=start"},
 }
 
 // A bench case is a variant at one init weight and size: one measurement
