@@ -45,17 +45,17 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("%s: reported from the launcher, not a daemon", c)
 			case c.v.daemon && s.daemonSID == s.launcherPID:
 				t.Errorf("%s: the daemon is still in the launcher's session %d", c, s.daemonSID)
-			case strings.HasPrefix(c.v.name, "cdaemon") && c.v.daemon && s.entry == 0:
+			case (strings.HasPrefix(c.v.name, "cdaemon") || strings.HasPrefix(c.v.name, "naive")) && c.v.daemon && s.entry == 0:
 				t.Errorf("%s: no constructor entry time", c)
 			}
 			// cdaemon and the C program fork twice: the daemon is not a
 			// session leader. The re-exec libraries leave it one (go-daemon).
-			if (strings.HasPrefix(c.v.name, "cdaemon") || c.v.name == "c-fork") && c.v.daemon && s.daemonSID == s.daemonPID {
+			if (strings.HasPrefix(c.v.name, "cdaemon") || strings.HasPrefix(c.v.name, "naive") || c.v.name == "c-fork") && c.v.daemon && s.daemonSID == s.daemonPID {
 				t.Errorf("%s: the daemon %d is a session leader", c, s.daemonPID)
 			}
 		}
 	}
-	for _, v := range variants {
+	for _, v := range rp.p.variants {
 		if !seen[v.name] {
 			t.Errorf("variant %s was not run", v.name)
 		}
@@ -65,10 +65,46 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
-	if !strings.Contains(table.String(), "| cdaemon-static-ready |") {
+	if !strings.Contains(table.String(), "| cdaemon-static-ready |") || !strings.Contains(table.String(), "| cdaemon / naive |") {
 		t.Errorf("the table lacks a row:\n%s", table.String())
 	}
 	if t.Failed() {
 		t.Logf("table:\n%s", table.String())
+	}
+}
+
+// TestExp builds cdaemon a second time from a git revision of the library
+// (HEAD) and measures it beside the base build, as the lead does to check
+// a change before it lands.
+func TestExp(t *testing.T) {
+	var table bytes.Buffer
+	rp, err := run(config{rounds: 1, inits: []time.Duration{0}, exp: "HEAD", stdout: &table, command: "go test",
+		only: "variant=(cdaemon|exp|naive)/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.p.exp == nil || !strings.Contains(rp.p.exp.desc, "git revision HEAD") {
+		t.Errorf("exp source: %+v", rp.p.exp)
+	}
+	for _, row := range []string{"| exp / cdaemon |", "| exp / naive |"} {
+		if !strings.Contains(table.String(), row) {
+			t.Errorf("the table lacks %q:\n%s", row, table.String())
+		}
+	}
+}
+
+// TestSourceErrors: a -base or -exp that names nothing usable is refused
+// with a message naming the flag and the value.
+func TestSourceErrors(t *testing.T) {
+	root := filepath.Dir(t.TempDir())
+	lib, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []string{"no-such-revision-xyz", root, "/nonexistent/cdaemon.c,/x"} {
+		_, err := resolveSource("-exp", spec, lib)
+		if err == nil || !strings.Contains(err.Error(), "-exp") {
+			t.Errorf("resolveSource(%q) = %v, want an error naming -exp", spec, err)
+		}
 	}
 }

@@ -34,7 +34,7 @@ type errPoints struct {
 // chart plots the median time to main against the init weight, one line
 // per variant, with p10–p90 bars, on a log scale: the variants differ by
 // a millisecond at no init and by hundreds at 100 ms.
-func (rp *report) chart(path string) error {
+func (rp *report) startupChart(path string) error {
 	p := plot.New()
 	p.Title.Text = "Time to the daemon's main against package-init weight (median, p10–p90)"
 	p.X.Label.Text = "package init (CPU time, paid once per exec)"
@@ -46,24 +46,24 @@ func (rp *report) chart(path string) error {
 	p.Legend.XOffs = vg.Points(10)
 	p.Legend.YOffs = -vg.Points(10)
 	p.Add(plotter.NewGrid())
-	names := make([]string, len(rp.inits))
-	for i, w := range rp.inits {
+	names := make([]string, len(rp.p.inits))
+	for i, w := range rp.p.inits {
 		names[i] = fmtDur(w)
 	}
 	p.NominalX(names...)
 	n := float64(len(chartVariants))
 	for k, cv := range chartVariants {
-		if findVariant(cv.name) == nil {
+		if rp.p.variant(cv.name) == nil {
 			continue
 		}
 		var pts errPoints
-		for i, w := range rp.inits {
+		for i, w := range rp.p.inits {
 			d := rp.r.dist(rp.c(cv.name, w, false), toMainMs)
 			if d.n == 0 {
 				continue
 			}
 			// Spread the variants a little sideways so the bars do not overlap.
-			x := float64(i) + (float64(k)-(n-1)/2)*0.012*float64(len(rp.inits))
+			x := float64(i) + (float64(k)-(n-1)/2)*0.012*float64(len(rp.p.inits))
 			pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: d.med})
 			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{d.med - d.p10, d.p90 - d.med})
 		}

@@ -13,7 +13,7 @@ type program struct {
 	tags    []string // build tags
 	ldflags string
 	c       string // a C program: the source under csrc/, built with gcc
-	exp     bool   // built with the -exp cdaemon.c
+	lib     string // "base" or "exp": built against that library source
 }
 
 const staticLD = "-linkmode external -extldflags -static"
@@ -22,8 +22,11 @@ var programs = []program{
 	{key: "floor-go", pkg: "./progs/floor"},
 	{key: "floor-cgo", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: "-linkmode external"},
 	{key: "floor-cgo-static", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: staticLD},
-	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}},
-	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD},
+	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "base"},
+	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "base"},
+	// The same main package with the naive recipe in its constructor.
+	{key: "naive", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}},
+	{key: "naive-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}, ldflags: staticLD},
 	// The re-exec daemonizers are pure Go (no cgo runtime, static binaries):
 	// their fastest build, the one their users get with CGO_ENABLED=0.
 	{key: "go-daemon", pkg: "./progs/godaemon"},
@@ -31,18 +34,11 @@ var programs = []program{
 	{key: "cfork", c: "cfork.c"},
 }
 
-// expPrograms and expVariants are added with -exp FILE: cdaemon built with
-// FILE in place of the library's cdaemon.c, to measure a change in the
-// same rounds as the current code (paired).
+// expPrograms are built with -exp: cdaemon from another library tree or
+// with changed files, measured in the same rounds as the -base build.
 var expPrograms = []program{
-	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, exp: true},
-	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, exp: true},
-}
-
-var expVariants = []variant{
-	{name: "exp", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=start"},
-	{name: "exp-none", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=none"},
-	{name: "exp-static", prog: "exp-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon static with the -exp cdaemon.c, CDAEMON_WAIT=start"},
+	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "exp"},
+	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "exp"},
 }
 
 // A variant is one way of running a program; each is measured at every
@@ -59,27 +55,29 @@ type variant struct {
 }
 
 var variants = []variant{
-	{name: "go", prog: "floor-go", note: "undaemonized, pure Go (floor)"},
-	{name: "cgo", prog: "floor-cgo", note: "undaemonized, cgo runtime, dynamic (floor)"},
-	{name: "cgo-static", prog: "floor-cgo-static", note: "undaemonized, cgo runtime, static (floor)"},
-	{name: "cgo-setsid", prog: "floor-cgo", setsid: true, note: "undaemonized cgo floor started in a new session (a scheduling autogroup of its own, as a daemon after setsid)"},
-	{name: "cdaemon-off", prog: "cdaemon", env: []string{"CDAEMON=off"}, note: "cdaemon binary, CDAEMON=off"},
-	{name: "cdaemon", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=start (default)"},
-	{name: "cdaemon-none", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=none"},
-	{name: "cdaemon-ready", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=ready"},
-	{name: "cdaemon-static", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=start"},
-	{name: "cdaemon-static-none", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=none"},
-	{name: "cdaemon-static-ready", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=ready"},
-	{name: "go-daemon", prog: "go-daemon", daemon: true, note: "sevlyar/go-daemon v0.1.6: re-exec once"},
-	{name: "godaemon", prog: "godaemon", daemon: true, note: "VividCortex/godaemon v1.0.0: re-exec twice"},
+	{name: "go", prog: "floor-go", sweep: true, note: "undaemonized, pure Go (floor)"},
+	{name: "cgo", prog: "floor-cgo", sweep: true, note: "undaemonized, cgo runtime, dynamic (floor)"},
+	{name: "cgo-static", prog: "floor-cgo-static", sweep: true, note: "undaemonized, cgo runtime, static (floor)"},
+	{name: "cgo-setsid", prog: "floor-cgo", sweep: true, setsid: true, note: "undaemonized cgo floor started in a new session (a scheduling autogroup of its own, as a daemon after setsid)"},
+	{name: "cdaemon-off", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=off"}, note: "cdaemon binary, CDAEMON=off"},
+	{name: "cdaemon", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=start (default)"},
+	{name: "cdaemon-none", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=none"},
+	{name: "cdaemon-ready", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=ready"},
+	{name: "cdaemon-static", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=start"},
+	{name: "cdaemon-static-none", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=none"},
+	{name: "cdaemon-static-ready", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=ready"},
+	{name: "naive", prog: "naive", sweep: true, daemon: true, note: "the same program without cdaemon: the reference recipe (fork, setsid, chdir, umask, fork, stdio to /dev/null) in a C constructor, no checks, no waiting (the floor for forking this binary)"},
+	{name: "naive-static", prog: "naive-static", sweep: true, daemon: true, note: "naive, static"},
+	{name: "go-daemon", prog: "go-daemon", sweep: true, daemon: true, note: "sevlyar/go-daemon v0.1.6: re-exec once"},
+	{name: "godaemon", prog: "godaemon", sweep: true, daemon: true, note: "VividCortex/godaemon v1.0.0: re-exec twice"},
 	{name: "c-nofork", prog: "cfork", args: []string{"nofork"}, note: "C, no fork (fork floor)"},
 	{name: "c-fork", prog: "cfork", args: []string{"fork"}, daemon: true, note: "C, the same double fork"},
 }
 
-func init() {
-	for i := range variants {
-		variants[i].sweep = variants[i].prog != "cfork"
-	}
+var expVariants = []variant{
+	{name: "exp", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=start"},
+	{name: "exp-none", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=none"},
+	{name: "exp-static", prog: "exp-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static built from the -exp library, CDAEMON_WAIT=start"},
 }
 
 // A bench case is a variant at one init weight and size: one measurement
@@ -108,38 +106,9 @@ func (c benchCase) binary() string {
 	return c.v.prog
 }
 
-// cases lists every case: every swept variant at every init weight (small
-// size) and at no init in the big size; the C programs once.
-func cases(inits []time.Duration, sizes bool) []benchCase {
-	var cs []benchCase
-	for i := range variants {
-		v := &variants[i]
-		if !v.sweep {
-			cs = append(cs, benchCase{v: v})
-			continue
-		}
-		for _, w := range inits {
-			cs = append(cs, benchCase{v: v, init: w})
-		}
-		if sizes {
-			cs = append(cs, benchCase{v: v, big: true})
-		}
-	}
-	return cs
-}
-
 func fmtDur(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
 	return d.String()
-}
-
-func findVariant(name string) *variant {
-	for i := range variants {
-		if variants[i].name == name {
-			return &variants[i]
-		}
-	}
-	return nil
 }
