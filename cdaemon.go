@@ -183,3 +183,20 @@ func Fail(err error) {
 	os.Stderr.WriteString(filepath.Base(os.Args[0]) + ": " + msg + "\n")
 	os.Exit(ExitFail)
 }
+
+// ReopenLogs reopens the files the daemon's stdout and stderr were opened
+// on at start (State.Stdout and State.Stderr: the absolute paths of
+// CDAEMON_LOG, CDAEMON_STDOUT, CDAEMON_STDERR) onto descriptors 1 and 2,
+// as logrotate's create mode needs: the old file was renamed, and the
+// daemon must write to a new one at the same path. Call it when the daemon
+// is told to (SIGHUP, through signal.Notify). It opens each path as the
+// constructor did (write-only, appending, created with mode 0640 whatever
+// the umask), and one open file for both when both name the same path, so
+// their lines stay in order. A descriptor on /dev/null, and every
+// descriptor in the foreground, is left alone.
+//
+// On error ReopenLogs changes neither descriptor: the daemon keeps writing
+// to the old files. The error is an *fs.PathError naming the path that
+// could not be opened and why (a directory the daemon's user may not write
+// to, a FIFO with no reader, a directory now at the path).
+func ReopenLogs() error { return reopenLogs() }
