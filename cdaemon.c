@@ -1501,15 +1501,18 @@ static _Noreturn void run_launcher(const struct config *c, const sigset_t *sigs,
  * terminal by opening one. Its failures reach the launcher through bail.
  */
 
-static void run_middle(void)
+static void run_middle(const sigset_t *stop)
 {
 	char pid_text[16];
 	if (setsid() < 0)
 		bail(CDAEMON_EX_OSERR, "setsid: %s", strerror(errno));
 	/* When the middle (a session leader) exits, the daemon's process group
 	 * is orphaned; POSIX then sends SIGHUP to it if any member is stopped.
-	 * Ignore SIGHUP until the daemon has reset its signals (step 8). */
+	 * Ignore SIGHUP until the daemon has reset its signals (step 8), and
+	 * only then unblock the launcher's stop signals: a blocked SIGHUP is
+	 * kept pending, not ignored, and would kill the daemon at its reset. */
 	signal(SIGHUP, SIG_IGN);
+	sigprocmask(SIG_UNBLOCK, stop, NULL);
 	pid_t pid = fork();
 	if (pid < 0)
 		bail(CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
@@ -1743,6 +1746,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	record_paths(&c);
 	if ((reason = skip_reason(&c))) { /* 3 */
 		snprintf(s->reason, sizeof s->reason, "%s", reason);
+		s->stdout_path[0] = s->stderr_path[0] = 0; /* stdio is left alone */
 		stay_in_foreground(&c);
 		return;
 	}
@@ -1765,6 +1769,6 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	forked = 1;
 	status_fd = pipefd[1];
 	close(pipefd[0]);
-	run_middle(); /* 7: returns in the daemon only */
+	run_middle(&sigs); /* 7: returns in the daemon only */
 	become_daemon(&c, &f); /* 8 */
 }

@@ -1,0 +1,203 @@
+// Package cdaemon makes a Go program a Unix daemon before the Go runtime
+// starts. Importing it is enough:
+//
+//	import _ "github.com/cdaemon/cdaemon"
+//
+// A C constructor (cdaemon.c) runs from the C start-up code while the
+// process is still single-threaded. It forks twice, calls setsid, changes
+// directory, sets the umask, points stdin, stdout and stderr at /dev/null
+// or the configured files, closes inherited descriptors and resets signal
+// state. The Go runtime then boots once, in the daemon, and main.main runs
+// there. The original process (the launcher) stays a small C process that
+// waits for the daemon to reach a wait point and exits with the outcome, so
+// the shell that started the program knows whether the daemon came up.
+//
+// The package needs cgo, external linking (the default with cgo) and
+// Linux. Building it with CGO_ENABLED=0 fails at compile time with a
+// message saying so; a binary whose constructor never ran (some
+// -ldflags=-linkmode=internal builds) stops in package init with
+// ExitSoftware rather than run undaemonized.
+//
+// # Configuration
+//
+// The configuration is read from environment variables, like GODEBUG,
+// because nothing of Go exists yet when it is needed. Every value is
+// validated: a bad value, an empty value or an unknown CDAEMON_* name stops
+// the program before anything is forked, with a message naming the
+// variable, the value and what is allowed, and status ExitUsage (64).
+//
+//	variable            values                                      default
+//	CDAEMON             auto, on, off (also 1/0, true/false,        auto
+//	                    yes/no)
+//	CDAEMON_WAIT        none: the launcher exits once the daemon    start, or the
+//	                    exists and its pid is in the pidfile;       program's own
+//	                    start: once the daemon's package init ran;  default
+//	                    ready: once the program calls Ready
+//	CDAEMON_TIMEOUT     how long the launcher waits, 1ms-24h;       90s
+//	                    then it stops the daemon and exits 1
+//	CDAEMON_PIDFILE     path; locked (flock) for the daemon's       none
+//	                    whole life, holds its pid and a newline
+//	CDAEMON_LOG         path for both stdout and stderr (append)    /dev/null
+//	CDAEMON_STDOUT,     paths; override CDAEMON_LOG and /dev/null   /dev/null
+//	CDAEMON_STDERR,
+//	CDAEMON_STDIN
+//	CDAEMON_CHDIR       the daemon's working directory              /
+//	CDAEMON_UMASK       octal 0-0777                                0
+//	CDAEMON_KEEP_FDS    comma list of open descriptors above 2      none
+//	                    to keep
+//
+// Paths are resolved against the directory the program was started in
+// (State.Dir): the launcher opens them before it forks. Created files get
+// fixed modes whatever the umask: pidfile 0644, logs 0640. The pidfile is
+// never opened through a symbolic link or a second hard link.
+//
+// In auto mode the program stays in the foreground where daemonizing would
+// be wrong: a go test binary; a process that is PID 1 or whose parent is
+// PID 1 (init, a service manager); arguments that ask for help or the
+// version (-h, -help, --help, -version, --version before "--"); or a
+// program whose own cdaemon_wanted function says no. A program defines it
+// in a cgo preamble of its main package to decide from its arguments
+// (non-zero: daemonize):
+//
+//	/*
+//	int cdaemon_wanted(int argc, char **argv) { return argc > 1 && argv[1][0] == 's'; }
+//	*/
+//	import "C"
+//
+// CDAEMON=on and CDAEMON=off override every such decision. A library build
+// (c-shared, c-archive, plugin) never forks its host. State.Reason says why
+// a process stayed in the foreground.
+//
+// A program makes "ready" its default wait point (CDAEMON_WAIT still
+// overrides it) with, in a cgo preamble of its main package:
+//
+//	/*
+//	const char cdaemon_default_wait[] = "ready";
+//	*/
+//	import "C"
+//
+// # Exit statuses
+//
+// The launcher exits with one of the Exit constants below (from
+// sysexits.h), 0 when the daemon reached the wait point, or, if the daemon
+// died before that, the daemon's own exit status (1 if it was 0: it is not
+// up) or 128+signal. In every non-zero case it prints why on its stderr and
+// leaves no process of the start running.
+package cdaemon
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Exit statuses of the launcher, and of the program when cdaemon stops it.
+// They are the values of cdaemon.h's CDAEMON_EX_* enum (a test keeps them
+// equal).
+const (
+	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
+	ExitUsage      = 64 // invalid CDAEMON_* value
+	ExitSoftware   = 70 // cannot run safely (threads before main, the constructor never ran), or the daemon broke the status protocol
+	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
+	ExitCantCreate = 73 // a stdio target, the pidfile or the CDAEMON_CHDIR directory cannot be opened
+	ExitTempFail   = 75 // already running: the pidfile is locked
+	ExitNoPerm     = 77 // a CDAEMON_* variable in a setuid, setgid or file-capability program
+)
+
+// State is what the constructor did, as Info reports it.
+type State struct {
+	// Mode is the CDAEMON setting: "auto", "on" or "off".
+	Mode string
+	// Wait is the CDAEMON_WAIT setting: "none", "start" or "ready".
+	Wait string
+	// Daemonized reports whether this process is the daemon.
+	Daemonized bool
+	// Reason says why the process did not daemonize; empty if it did.
+	Reason string
+	// LauncherPID is the pid the program was started with.
+	LauncherPID int
+	// Dir is the working directory the program was started in. Relative
+	// paths given to the program (flags, arguments) should be resolved
+	// against it: the daemon runs in CDAEMON_CHDIR ("/").
+	Dir string
+	// Pidfile is the absolute path of the locked pidfile, or "".
+	Pidfile string
+	// Stdout and Stderr are the absolute paths of the files the daemon's
+	// stdout and stderr were opened on (CDAEMON_LOG, CDAEMON_STDOUT,
+	// CDAEMON_STDERR), or "" for /dev/null and in the foreground.
+	Stdout, Stderr string
+	// Entry is CLOCK_MONOTONIC when the constructor started.
+	Entry time.Duration
+}
+
+var (
+	state State // filled by package init from the constructor's record
+
+	mu       sync.Mutex
+	notified = false // READY=1 sent to the service manager
+)
+
+// Daemonized reports whether this process is the daemon the constructor
+// made. It is false in the foreground: CDAEMON=off, a go test binary, a
+// process started by PID 1, a library build. Info tells why.
+func Daemonized() bool { return state.Daemonized }
+
+// Info reports what the constructor did.
+func Info() State { return state }
+
+// Ready tells the launcher that the daemon is ready: with CDAEMON_WAIT=ready
+// the launcher then exits 0. Call it once the program can serve (sockets
+// listening, files open). If NOTIFY_SOCKET is set (a systemd Type=notify
+// service, which runs in the foreground) it also sends READY=1 there.
+// With other wait modes and on every call after the first it does nothing.
+// If the launcher is gone (killed while it waited) Ready returns nil and
+// the daemon runs on. It returns an error only if the status pipe or the
+// notify socket cannot be written for another reason.
+func Ready() error {
+	mu.Lock()
+	defer mu.Unlock()
+	var err error
+	if !notified {
+		notified = true
+		err = notify("READY=1")
+	}
+	if rerr := releaseReady(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Fail reports that the start failed and exits the program with status
+// ExitFail. It does not return. If the launcher is still waiting it prints
+// err on the terminal the program was started from and exits ExitFail too;
+// err is also written to the program's stderr (the log, in the daemon).
+// Use it for errors before Ready, such as a port that cannot be bound.
+func Fail(err error) {
+	msg := "start failed"
+	if err != nil {
+		msg = err.Error()
+	}
+	mu.Lock()
+	releaseFailed(ExitFail, msg)
+	mu.Unlock()
+	os.Stderr.WriteString(filepath.Base(os.Args[0]) + ": " + msg + "\n")
+	os.Exit(ExitFail)
+}
+
+// ReopenLogs reopens the files the daemon's stdout and stderr were opened
+// on at start (State.Stdout and State.Stderr: the absolute paths of
+// CDAEMON_LOG, CDAEMON_STDOUT, CDAEMON_STDERR) onto descriptors 1 and 2,
+// as logrotate's create mode needs: the old file was renamed, and the
+// daemon must write to a new one at the same path. Call it when the daemon
+// is told to (SIGHUP, through signal.Notify). It opens each path as the
+// constructor did (write-only, appending, created with mode 0640 whatever
+// the umask), and one open file for both when both name the same path, so
+// their lines stay in order. A descriptor on /dev/null, and every
+// descriptor in the foreground, is left alone.
+//
+// On error ReopenLogs changes neither descriptor: the daemon keeps writing
+// to the old files. The error is an *fs.PathError naming the path that
+// could not be opened and why (a directory the daemon's user may not write
+// to, a FIFO with no reader, a directory now at the path).
+func ReopenLogs() error { return reopenLogs() }
