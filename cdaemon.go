@@ -98,10 +98,11 @@ import (
 const (
 	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
 	ExitUsage      = 64 // invalid CDAEMON_* value
-	ExitSoftware   = 70 // cannot run safely: threads before main, the constructor never ran
+	ExitSoftware   = 70 // cannot run safely (threads before main, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
 	ExitCantCreate = 73 // a stdio target, the pidfile or the CDAEMON_CHDIR directory cannot be opened
 	ExitTempFail   = 75 // already running: the pidfile is locked
+	ExitNoPerm     = 77 // a CDAEMON_* variable in a setuid, setgid or file-capability program
 )
 
 // State is what the constructor did, as Info reports it.

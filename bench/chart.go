@@ -46,6 +46,7 @@ var startupLines = []chartLine{
 // responseLines are the lines of the first-response chart.
 var responseLines = []chartLine{
 	{"cgo", darkGrey, dashed},
+	{"naive", green, dashed},
 	{"cdaemon-ready", blue, dashed},
 	{"cdaemon-listen", blue, nil},
 	{"cdaemon-static-listen", lightBlue, nil},

@@ -37,11 +37,11 @@ func main() {
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
-	inits, err := parseInits(*initList)
+	inits, err := parseInits("-init", *initList)
 	var serveInits []time.Duration
 	var mem []int
 	if err == nil {
-		serveInits, err = parseInits(*serveInit)
+		serveInits, err = parseInits("-serve-init", *serveInit)
 	}
 	if err == nil {
 		mem, err = parseMem(*forkMem)
@@ -52,7 +52,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := config{rounds: *n, inits: inits, serveInits: serveInits, forkMem: mem, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp,
-		command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+		command: commandLine(os.Args[1:])}
 	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
 		cfg.progress = os.Stderr
 	}
@@ -70,7 +70,7 @@ func main() {
 	}
 }
 
-func parseInits(s string) ([]time.Duration, error) {
+func parseInits(flag, s string) ([]time.Duration, error) {
 	var ds []time.Duration
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
@@ -80,7 +80,7 @@ func parseInits(s string) ([]time.Duration, error) {
 		}
 		d, err := time.ParseDuration(f)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("-init: %q is not a duration", f)
+			return nil, fmt.Errorf("%s: %q is not a duration", flag, f)
 		}
 		ds = append(ds, d)
 	}
@@ -89,6 +89,18 @@ func parseInits(s string) ([]time.Duration, error) {
 		ds = append([]time.Duration{0}, ds...) // the comparisons need init 0
 	}
 	return ds, nil
+}
+
+// commandLine is the command as a shell would take it back.
+func commandLine(args []string) string {
+	cmd := "go -C bench run ."
+	for _, a := range args {
+		if strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=:") != "" || a == "" {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		cmd += " " + a
+	}
+	return cmd
 }
 
 func parseMem(s string) ([]int, error) {

@@ -42,6 +42,7 @@ var servePrograms = []program{
 	{key: "floor-cgo-static-serve", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo", "benchserve"}, ldflags: staticLD},
 	{key: "cdaemon-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon", "benchserve"}, lib: "base"},
 	{key: "cdaemon-static-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon", "benchserve"}, ldflags: staticLD, lib: "base"},
+	{key: "naive-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive", "benchserve"}},
 	{key: "go-daemon-serve", pkg: "./progs/godaemon", tags: []string{"benchserve"}},
 	{key: "godaemon-serve", pkg: "./progs/vividcortex", tags: []string{"benchserve"}},
 	{key: "cdaemon-cmd", pkg: "github.com/cdaemon/cdaemon/cdaemon", cgo: true, lib: "base"},
@@ -119,6 +120,7 @@ var responseVariants = []variant{
 	{kind: kindResponse, name: "cdaemon-static-ready", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "the same, static"},
 	{kind: kindResponse, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, needs: "listen", daemon: true, note: "cdaemon, CDAEMON_LISTEN (the launcher binds and listens before forking) and CDAEMON_WAIT=none"},
 	{kind: kindResponse, name: "cdaemon-static-listen", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, needs: "listen", daemon: true, note: "the same, static"},
+	{kind: kindResponse, name: "naive", prog: "naive-serve", daemon: true, note: "the naive recipe in the same program's constructor: the launcher exits at once, the client polls until the daemon listens (the floor of forking this server)"},
 	{kind: kindResponse, name: "go-daemon", prog: "go-daemon-serve", daemon: true, note: "sevlyar/go-daemon v0.1.6: the launcher returns once the child is started; the child listens"},
 	{kind: kindResponse, name: "godaemon", prog: "godaemon-serve", daemon: true, note: "VividCortex/godaemon v1.0.0: the same, after two re-execs"},
 }
