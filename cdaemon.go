@@ -193,11 +193,14 @@ func Fail(err error) {
 // is told to (SIGHUP, through signal.Notify). It opens each path as the
 // constructor did (write-only, appending, created with mode 0640 whatever
 // the umask), and one open file for both when both name the same path, so
-// their lines stay in order. A descriptor on /dev/null, and every
-// descriptor in the foreground, is left alone.
+// their lines stay in order. In a directory anyone may write to it applies
+// the start's rules: the directory must be sticky, and a symbolic link, a
+// file with other hard links or a file another user owns is refused. A
+// descriptor on /dev/null, and every descriptor in the foreground, is left
+// alone.
 //
 // On error ReopenLogs changes neither descriptor: the daemon keeps writing
 // to the old files. The error is an *fs.PathError naming the path that
 // could not be opened and why (a directory the daemon's user may not write
-// to, a FIFO with no reader, a directory now at the path).
+// to, a FIFO with no reader, a directory now at the path, a refusal above).
 func ReopenLogs() error { return reopenLogs() }
