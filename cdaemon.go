@@ -81,8 +81,10 @@
 // The launcher exits with one of the Exit constants below (from
 // sysexits.h), 0 when the daemon reached the wait point, or, if the daemon
 // died before that, the daemon's own exit status (1 if it was 0: it is not
-// up) or 128+signal. In every non-zero case it prints why on its stderr and
-// leaves no process of the start running.
+// up) or 128+signal. A launcher interrupted while it waits, by SIGINT,
+// SIGTERM, SIGHUP or SIGQUIT, stops the daemon and exits 128+signal too.
+// In every non-zero case it prints why on its stderr and leaves no
+// process of the start running.
 package cdaemon
 
 import (
