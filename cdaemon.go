@@ -103,7 +103,7 @@ import (
 const (
 	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
 	ExitUsage      = 64 // invalid CDAEMON_* value
-	ExitSoftware   = 70 // cannot run safely (threads before main, the constructor never ran), or the daemon broke the status protocol
+	ExitSoftware   = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
 	ExitCantCreate = 73 // a stdio target, the pidfile or the CDAEMON_CHDIR directory cannot be opened
 	ExitTempFail   = 75 // already running: the pidfile is locked
