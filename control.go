@@ -43,6 +43,9 @@ var (
 	// hold the lock (children that inherited it). Stop signals only the
 	// daemon; they are listed in PidfileError.Holders.
 	ErrStillLocked = errors.New("still locked after the daemon exited")
+	// ErrLocked: RemoveStalePidfile found the pidfile locked: it is not
+	// stale.
+	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
 	// ErrNotPidfile: the path names a symbolic link, a directory or another
 	// file that is not regular; cdaemon never locks such a file.
 	ErrNotPidfile = errors.New("not a regular file")
@@ -350,33 +353,62 @@ func (d *Daemon) exited(timeout time.Duration) bool {
 	}
 }
 
-// remove removes the pidfile if the path still names the file found, with
-// its lock held so that no start takes the file over meanwhile (a start
-// that tries is refused as "already running", and a later one creates a
-// new file). A file some start has locked since is left alone.
+// remove removes the pidfile if the path still names the file found.
 func (d *Daemon) remove() error {
-	fd, err := unix.Open(d.Pidfile, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	if errors.Is(err, unix.ENOENT) {
-		return nil // removed by its launcher (a failed start) or by hand
+	_, err := removeUnlocked(d.Pidfile, &unix.Stat_t{Dev: d.dev, Ino: d.ino})
+	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotPidfile) {
+		return nil // a new start holds it; or another file now
+	}
+	return err
+}
+
+// RemoveStalePidfile removes the pidfile at path if no process holds its
+// lock: what a daemon that exited leaves behind. It takes the lock itself
+// while it removes the file, so a start that tries to take the file over
+// meanwhile is refused as already running (and the next one creates a new
+// file), and it never removes a file a daemon holds. removed is false if
+// there was no file. It fails with:
+//   - ErrLocked (in a *PidfileError) if a process holds the lock;
+//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - an *fs.PathError if the file cannot be opened, locked or removed.
+func RemoveStalePidfile(path string) (removed bool, err error) {
+	return removeUnlocked(path, nil)
+}
+
+// removeUnlocked removes path under its lock, if it is the file want
+// (dev and inode; any regular file if nil).
+func removeUnlocked(path string, want *unix.Stat_t) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err == unix.ENOENT {
+		return false, nil
+	}
+	if err == unix.ELOOP {
+		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
 	if err != nil {
-		return &fs.PathError{Op: "remove", Path: d.Pidfile, Err: err}
+		return false, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	var st, now unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Dev != d.dev || st.Ino != d.ino {
-		return nil // another file now
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return nil // a new start holds it
+	same := func(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || (want != nil && !same(&st, want)) {
+		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
-	if unix.Lstat(d.Pidfile, &now) != nil || now.Dev != d.dev || now.Ino != d.ino {
-		return nil
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
+		return false, &PidfileError{Path: path, Err: ErrLocked}
+	} else if err != nil {
+		return false, &fs.PathError{Op: "flock", Path: path, Err: err}
 	}
-	if err := unix.Unlink(d.Pidfile); err != nil && err != unix.ENOENT {
-		return &fs.PathError{Op: "remove", Path: d.Pidfile, Err: err}
+	if unix.Lstat(path, &now) != nil || !same(&now, &st) {
+		return false, nil // removed or replaced meanwhile
 	}
-	return nil
+	if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
+		return false, &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return true, nil
 }
 
 // Close releases the daemon's pidfd. The Daemon must not be used after.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 func main() {
 	n := flag.Int("n", 30, "rounds: every case runs once per round")
 	initList := flag.String("init", "0,5ms,20ms,100ms", "package-init weights (CPU time), comma-separated")
+	serveInit := flag.String("serve-init", "0,20ms", "package-init weights of the first-response and restart cases")
+	forkMem := flag.String("forkmem", "0,16,64,256,1024", "resident MiB at which fork cost is measured, comma-separated (\"\" for none)")
 	out := flag.String("out", "", "directory for the results (default: results/ in the bench module)")
 	noBig := flag.Bool("nobig", false, "skip the big program size")
 	keep := flag.Bool("keep", false, "keep the built programs (their directory is printed)")
@@ -34,14 +37,22 @@ func main() {
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
-	inits, err := parseInits(*initList)
+	inits, err := parseInits("-init", *initList)
+	var serveInits []time.Duration
+	var mem []int
+	if err == nil {
+		serveInits, err = parseInits("-serve-init", *serveInit)
+	}
+	if err == nil {
+		mem, err = parseMem(*forkMem)
+	}
 	if err != nil || *n < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad arguments:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
-	cfg := config{rounds: *n, inits: inits, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp,
-		command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+	cfg := config{rounds: *n, inits: inits, serveInits: serveInits, forkMem: mem, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp,
+		command: commandLine(os.Args[1:])}
 	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
 		cfg.progress = os.Stderr
 	}
@@ -59,7 +70,7 @@ func main() {
 	}
 }
 
-func parseInits(s string) ([]time.Duration, error) {
+func parseInits(flag, s string) ([]time.Duration, error) {
 	var ds []time.Duration
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
@@ -69,7 +80,7 @@ func parseInits(s string) ([]time.Duration, error) {
 		}
 		d, err := time.ParseDuration(f)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("-init: %q is not a duration", f)
+			return nil, fmt.Errorf("%s: %q is not a duration", flag, f)
 		}
 		ds = append(ds, d)
 	}
@@ -78,6 +89,33 @@ func parseInits(s string) ([]time.Duration, error) {
 		ds = append([]time.Duration{0}, ds...) // the comparisons need init 0
 	}
 	return ds, nil
+}
+
+// commandLine is the command as a shell would take it back.
+func commandLine(args []string) string {
+	cmd := "go -C bench run ."
+	for _, a := range args {
+		if strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=:") != "" || a == "" {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		cmd += " " + a
+	}
+	return cmd
+}
+
+func parseMem(s string) ([]int, error) {
+	var ms []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		m, err := strconv.Atoi(f)
+		if err != nil || m < 0 || m > 1<<16 {
+			return nil, fmt.Errorf("-forkmem: %q is not a size in MiB (0 to 65536)", f)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
 }
 
 // run makes the plan, builds its programs, measures every case for the

@@ -123,14 +123,20 @@ type printer func(format string, a ...any)
 func (rp *report) markdown(w io.Writer) {
 	p := printer(func(format string, a ...any) { fmt.Fprintf(w, format, a...) })
 	rp.intro(p)
-	rp.timeTable(p, "Time to daemon main", toMainMs)
-	rp.timeTable(p, "Launcher return", toRetMs)
-	rp.targets(p)
-	rp.naiveRatios(p)
-	rp.ratios(p)
-	rp.added(p)
-	rp.breakdown(p)
-	rp.peakRSS(p)
+	if rp.kindRan(kindStart) {
+		rp.timeTable(p, "Time to daemon main", toMainMs)
+		rp.timeTable(p, "Launcher return", toRetMs)
+		rp.targets(p)
+		rp.naiveRatios(p)
+		rp.ratios(p)
+		rp.added(p)
+		rp.breakdown(p)
+		rp.peakRSS(p)
+	}
+	rp.firstResponse(p)
+	rp.restart(p)
+	rp.forkCost(p)
+	rp.notMeasured(p)
 	rp.variantNotes(p)
 }
 
@@ -183,7 +189,7 @@ func (rp *report) timeTable(p printer, title string, mt metric) {
 	p("## %s (ms)\n\n", title)
 	rp.header(p, "variant", "big, init 0")
 	for _, v := range rp.p.variants {
-		if !rp.ran(v) {
+		if v.kind != kindStart || !rp.ran(v) {
 			continue
 		}
 		p("| %s |", v.name)
@@ -374,7 +380,7 @@ func (rp *report) peakRSS(p printer) {
 	p("spawner's few hundred kB it starts from: see c-nofork). Daemon: VmHWM as its main reports.\n\n")
 	p("| variant | launcher | daemon | launcher, big | daemon, big | binary | binary, big |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, v := range rp.p.variants {
-		if !rp.ran(v) {
+		if v.kind != kindStart || !rp.ran(v) {
 			continue
 		}
 		med := func(big bool, mt metric) string {
@@ -416,19 +422,31 @@ func fmtSize(sizes map[string]int64, key string) string {
 	}
 }
 
+// notMeasured lists the variants the library could not run, and why.
+func (rp *report) notMeasured(p printer) {
+	if len(rp.p.missing) == 0 {
+		return
+	}
+	p("## Not measured\n\n")
+	for _, m := range rp.p.missing {
+		p("- %s.\n", m)
+	}
+	p("\n")
+}
+
 // variantNotes says what each variant is.
 func (rp *report) variantNotes(p printer) {
 	p("Variants:\n\n")
 	for _, v := range rp.p.variants {
-		if rp.ran(v) {
-			p("- `%s`: %s\n", v.name, v.note)
+		if rp.ran(v) && v.kind != kindFork {
+			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)"}[v.kind], v.note)
 		}
 	}
 }
 
 // files are the names write puts in its directory.
 func (rp *report) files() []string {
-	return []string{"README-table.md", "benchstat.txt", "startup.png"}
+	return []string{"README-table.md", "benchstat.txt", "startup.png", "response.png", "forkcost.png"}
 }
 
 // write puts the table, the chart and the benchstat lines in dir,
@@ -471,7 +489,13 @@ func (rp *report) write(dir string) error {
 	if err := put("benchstat.txt", text(rp.benchstat)); err != nil {
 		return err
 	}
-	return put("startup.png", chart(rp.startupChart))
+	if err := put("startup.png", chart(rp.startupChart)); err != nil {
+		return err
+	}
+	if err := put("response.png", chart(rp.responseChart)); err != nil {
+		return err
+	}
+	return put("forkcost.png", chart(rp.forkChart))
 }
 
 // benchstat writes one line per run, in the format of go test -bench, so
@@ -484,9 +508,19 @@ func (rp *report) benchstat(w io.Writer) {
 			if s == nil {
 				continue
 			}
-			fmt.Fprintf(w, "BenchmarkStartup/%s 1 %d ns/main %d ns/return %d B/launcher-rss", c, s.toMain(), s.toRet(), s.launcherRSS*1024)
-			if c.v.daemon {
-				fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
+			fmt.Fprintf(w, "%s 1", c.benchName())
+			switch c.v.kind {
+			case kindStart:
+				fmt.Fprintf(w, " %d ns/main %d ns/return %d B/launcher-rss", s.toMain(), s.toRet(), s.launcherRSS*1024)
+				if c.v.daemon {
+					fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
+				}
+			case kindResponse:
+				fmt.Fprintf(w, " %d ns/first-response %d refused", s.first-s.spawn, s.refused)
+			case kindRestart:
+				fmt.Fprintf(w, " %d ns/restart %d ns/stop %d refused", s.stop1-s.stop0+s.first-s.spawn, s.stop1-s.stop0, s.refused)
+			case kindFork:
+				fmt.Fprintf(w, " %d ns/fork %d ns/child-writes %d ns/vfork %d ns/posix-spawn %d B/rss", s.forkNs, s.writesNs, s.vforkNs, s.spawnNs, s.rssKB*1024)
 			}
 			fmt.Fprintln(w)
 		}

@@ -139,7 +139,7 @@ func TestTimeout(t *testing.T) {
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: env, Args: append([]string{"-on-term", term}, tc.args...)})
 			r.RequireStatus(t, 1)
 			assert.Contains(t, r.Stderr, tc.msg)
-			assert.Contains(t, r.Stderr, "300 ms")
+			assert.Contains(t, r.Stderr, "CDAEMON_TIMEOUT (300ms)")
 			r.RequireGone(t)
 			assert.NoFileExists(t, filepath.Join(dir, "p.pid"))
 			// The probe writes its report after it installs its SIGTERM

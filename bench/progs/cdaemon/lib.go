@@ -16,8 +16,7 @@ func checkDaemonized() string {
 	return ""
 }
 
-func ready() error   { return cdaemon.Ready() }
-func fail(err error) { cdaemon.Fail(err) }
+func ready() error { return cdaemon.Ready() }
 
 // entry is CLOCK_MONOTONIC at the constructor's entry, in ns.
 func entry() int64 { return int64(cdaemon.Info().Entry) }

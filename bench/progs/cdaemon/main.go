@@ -23,8 +23,5 @@ func main() {
 		os.Stderr.WriteString("bench program: " + why + "\n")
 		os.Exit(3)
 	}
-	if err := ready(); err != nil {
-		fail(err)
-	}
-	report.Send(t, entry())
+	report.Start(t, ready, entry())
 }

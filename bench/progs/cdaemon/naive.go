@@ -24,9 +24,4 @@ func checkDaemonized() string {
 
 func ready() error { return nil }
 
-func fail(err error) {
-	os.Stderr.WriteString("bench program: " + err.Error() + "\n")
-	os.Exit(1)
-}
-
 func entry() int64 { return int64(C.bench_naive_entry) }
