@@ -44,6 +44,7 @@ type Report struct {
 	Now                  time.Duration     // CLOCK_MONOTONIC when the report was made
 	StartSigBlk          uint64            // blocked signals before the Go runtime started
 	StartSigIgn          uint64            // ignored signals before the Go runtime started
+	Rseq                 int               // main thread's rseq: 1 registered, 0 not, -1 no rseq in libc
 }
 
 func main() {
@@ -160,6 +161,7 @@ func inspect() Report {
 		Env: os.Environ(),
 	}
 	r.StartSigBlk, r.StartSigIgn = startSignals()
+	r.Rseq = rseq
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
 		r.Now = time.Duration(ts.Nano())
