@@ -52,8 +52,11 @@
 // never opened through a symbolic link or a second hard link.
 //
 // In auto mode the program stays in the foreground where daemonizing would
-// be wrong: a go test binary; a process that is PID 1 or whose parent is
-// PID 1 (init, a service manager); arguments that ask for help or the
+// be wrong: a go test binary; a process a service manager or supervisor
+// started: PID 1 or a child of PID 1 (init, a service manager), a child of
+// runsv, s6-supervise, supervise, supervisord or systemd (the user
+// manager), or one with NOTIFY_SOCKET set or SYSTEMD_EXEC_PID or LISTEN_PID
+// holding its pid; arguments that ask for help or the
 // version (-h, -help, --help, -version, --version before "--"); or a
 // program whose own cdaemon_wanted function says no. A program defines it
 // in a cgo preamble of its main package to decide from its arguments
@@ -81,8 +84,10 @@
 // The launcher exits with one of the Exit constants below (from
 // sysexits.h), 0 when the daemon reached the wait point, or, if the daemon
 // died before that, the daemon's own exit status (1 if it was 0: it is not
-// up) or 128+signal. In every non-zero case it prints why on its stderr and
-// leaves no process of the start running.
+// up) or 128+signal. A launcher interrupted while it waits, by SIGINT,
+// SIGTERM, SIGHUP or SIGQUIT, stops the daemon and exits 128+signal too.
+// In every non-zero case it prints why on its stderr and leaves no
+// process of the start running.
 package cdaemon
 
 import (
