@@ -225,12 +225,14 @@ func TestPidfileRefusalNamesTheLockHolder(t *testing.T) {
 	first.RequireStatus(t, 0)
 	daemon := first.ReadReport(t).PID
 	var holder int
-	for _, pid := range first.Procs() {
-		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) == "sleep\n" {
-			holder = pid
+	eventually(t, "the child holding the lock", func() bool {
+		for _, pid := range first.Procs() {
+			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) == "sleep\n" {
+				holder = pid
+			}
 		}
-	}
-	require.NotZero(t, holder, "the child holding the lock")
+		return holder != 0
+	})
 	require.NoError(t, syscall.Kill(daemon, syscall.SIGKILL))
 	first.WaitExit(t, daemon)
 	require.Equal(t, pidText(daemon), readFile(t, path), "the file still names the dead daemon")
