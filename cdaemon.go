@@ -103,7 +103,7 @@ import (
 const (
 	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
 	ExitUsage      = 64 // invalid CDAEMON_* value
-	ExitSoftware   = 70 // cannot run safely (threads before main, the constructor never ran), or the daemon broke the status protocol
+	ExitSoftware   = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
 	ExitCantCreate = 73 // a stdio target, the pidfile or the CDAEMON_CHDIR directory cannot be opened
 	ExitTempFail   = 75 // already running: the pidfile is locked
@@ -198,11 +198,14 @@ func Fail(err error) {
 // is told to (SIGHUP, through signal.Notify). It opens each path as the
 // constructor did (write-only, appending, created with mode 0640 whatever
 // the umask), and one open file for both when both name the same path, so
-// their lines stay in order. A descriptor on /dev/null, and every
-// descriptor in the foreground, is left alone.
+// their lines stay in order. In a directory anyone may write to it applies
+// the start's rules: the directory must be sticky, and a symbolic link, a
+// file with other hard links or a file another user owns is refused. A
+// descriptor on /dev/null, and every descriptor in the foreground, is left
+// alone.
 //
 // On error ReopenLogs changes neither descriptor: the daemon keeps writing
 // to the old files. The error is an *fs.PathError naming the path that
 // could not be opened and why (a directory the daemon's user may not write
-// to, a FIFO with no reader, a directory now at the path).
+// to, a FIFO with no reader, a directory now at the path, a refusal above).
 func ReopenLogs() error { return reopenLogs() }
