@@ -222,7 +222,8 @@ func TestPidfileInForeground(t *testing.T) {
 	r.RequireStatus(t, cdaemon.ExitCantCreate)
 	requireOneClearLine(t, r.Stderr, "symbolic link")
 
-	first.Stop(t, first.Launcher)
+	require.NoError(t, syscall.Kill(first.Launcher, syscall.SIGTERM))
+	first.Wait(t)
 	again := Launch(t, probe, []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + path}, "-exit", "0")
 	again.RequireStatus(t, 0)
 	assert.Equal(t, pidText(again.Launcher), readFile(t, path), "the stale pidfile is taken over")
