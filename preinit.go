@@ -43,7 +43,9 @@ const (
 	ExitSoftware   = C.CDAEMON_EX_SOFTWARE  // cannot run safely: threads, constructor never ran
 	ExitOSErr      = C.CDAEMON_EX_OSERR     // fork, setsid, pipe or dup2 failed
 	ExitCantCreate = C.CDAEMON_EX_CANTCREAT // a stdio target, the pidfile or the directory
-	ExitTempFail   = C.CDAEMON_EX_TEMPFAIL  // already running: the pidfile is locked
+	ExitNoUser     = C.CDAEMON_EX_NOUSER    // CDAEMON_USER or CDAEMON_GROUP unknown
+	ExitTempFail   = C.CDAEMON_EX_TEMPFAIL  // already running: the pidfile is locked, or an address in use
+	ExitNoPerm     = C.CDAEMON_EX_NOPERM    // a setting the starting user may not make
 )
 
 // State is what the constructor did, as Info reports it.
@@ -66,6 +68,23 @@ type State struct {
 	Pidfile string
 	// Entry is CLOCK_MONOTONIC when the constructor started.
 	Entry time.Duration
+	// UID, GID and Groups are the ids the process runs with, read in
+	// package init: after the change CDAEMON_USER and CDAEMON_GROUP ask
+	// for, which the constructor made for every thread.
+	UID, GID int
+	Groups   []int
+	// User and Group are the names CDAEMON_USER and CDAEMON_GROUP (or
+	// the user's primary group) resolved to; "" if unset, or for an id
+	// the user database does not know.
+	User, Group string
+	// Root is CDAEMON_CHROOT, absolute, or "": the process's root
+	// directory. Paths in Dir and Pidfile are outside it.
+	Root string
+	// Listeners are the CDAEMON_LISTEN sockets as bound, in the order of
+	// their descriptors 3, 4, ...: "tcp:127.0.0.1:8080" (the port the
+	// kernel chose for port 0), "tcp:[::1]:8080", "unix:/absolute/path"
+	// or "unix:@abstract". Listeners returns them as net.Listeners.
+	Listeners []string
 }
 
 var (
@@ -93,7 +112,14 @@ func init() {
 		Dir:         C.GoString(&s.dir[0]),
 		Pidfile:     C.GoString(&s.pidfile[0]),
 		Entry:       time.Duration(s.entry.tv_sec)*time.Second + time.Duration(s.entry.tv_nsec),
+		UID:         os.Getuid(),
+		GID:         os.Getgid(),
+		User:        C.GoString(&s.user[0]),
+		Group:       C.GoString(&s.group[0]),
+		Root:        C.GoString(&s.root[0]),
 	}
+	state.Groups, _ = os.Getgroups()
+	initListeners(s)
 	statusFD = int(s.status_fd)
 	if s.wait == C.CDAEMON_WAIT_START {
 		release(C.CDAEMON_MSG_STARTED, 0, "")
