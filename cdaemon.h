@@ -16,11 +16,12 @@ enum {
 	CDAEMON_EX_FAIL = 1,        /* Fail(), or a wait that timed out */
 	CDAEMON_EX_USAGE = 64,      /* invalid CDAEMON_* value */
 	CDAEMON_EX_NOUSER = 67,     /* CDAEMON_USER or CDAEMON_GROUP unknown */
-	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely: threads, no constructor */
+	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely, or the status protocol broke */
 	CDAEMON_EX_OSERR = 71,      /* fork, setsid, pipe, dup2 failed */
 	CDAEMON_EX_CANTCREAT = 73,  /* a stdio target, the pidfile or the directory */
 	CDAEMON_EX_TEMPFAIL = 75,   /* already running: the pidfile is locked, an address in use */
-	CDAEMON_EX_NOPERM = 77,     /* a setting the starting user may not make */
+	CDAEMON_EX_NOPERM = 77,     /* a setting the starting user may not make; CDAEMON_* in a
+	                               secure-execution process */
 };
 
 /* CDAEMON */

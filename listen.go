@@ -69,21 +69,8 @@ func fdName(addr string) string {
 	return string(b)
 }
 
-// Listeners returns the sockets CDAEMON_LISTEN bound, in its order, as
-// net.Listeners; nil and no error without CDAEMON_LISTEN. The launcher
-// bound them (as the starting user, so root can bind a port below 1024
-// for a daemon that runs as nobody) and they listened before the daemon
-// existed, so connections made since then wait in their backlog.
-//
-// The first call takes the descriptors 3, 4, ... over: they are closed
-// (each listener has a descriptor of its own, close-on-exec) and
-// LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are removed from the
-// environment, as go-systemd's activation.Listeners does. Later calls
-// return the same listeners and error. It fails if a descriptor no longer
-// holds its socket (something else, such as activation.Files, took the
-// descriptors first) or net.FileListener fails; then it returns no
-// listener and closes none of the descriptors it did not take.
-func Listeners() ([]net.Listener, error) {
+// takeListeners is Listeners (cdaemon.go).
+func takeListeners() ([]net.Listener, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if listenersDid {

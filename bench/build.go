@@ -15,13 +15,31 @@ import (
 // blobSize is the generated table that makes the big programs big.
 const blobSize = 24 << 20
 
-// build compiles every program (and the spawner) into dir/bin. big adds the
-// big size of each Go program; exp, if set, lists files (comma-separated,
-// absolute) that replace the library's files of the same base name, such
-// as cdaemon.c or preinit.go, in the programs marked exp (through go build
-// -overlay), to measure a change against the library as it is. Builds run two at
-// a time (the machine has two cores; go build parallelizes inside too).
-func build(benchDir, dir string, big bool, exp string, progs []program) (map[string]string, error) {
+// build compiles the plan's programs (and the spawner) into dir/bin, and
+// returns the path of each by key. The plan's big size adds a big build of
+// each Go program. A program marked with a library source is built against
+// that library tree (a go.mod copy whose replace points there, through
+// go build -modfile), with the source's files in place of the tree's
+// files of the same name, such as cdaemon.c (through go build -overlay).
+// Builds run two at a time (the machine has two cores; go build
+// parallelizes inside too).
+func build(p *plan, dir string) (map[string]string, error) {
+	benchDir, big := p.benchDir, p.big
+	libs := map[string]*source{"base": &p.base, "exp": p.exp}
+	mods := map[string]string{}
+	for name, s := range libs {
+		if s == nil {
+			continue
+		}
+		if err := s.export(p.libRoot, filepath.Join(dir, "src-"+name)); err != nil {
+			return nil, err
+		}
+		mod, err := modfile(benchDir, s.tree, filepath.Join(dir, "mod-"+name))
+		if err != nil {
+			return nil, err
+		}
+		mods[name] = mod
+	}
 	bin := filepath.Join(dir, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
@@ -41,7 +59,7 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 		cmd  *exec.Cmd
 	}
 	var jobs []job
-	for _, p := range progs {
+	for _, p := range p.programs {
 		out := filepath.Join(bin, p.key)
 		if p.c != "" {
 			jobs = append(jobs, job{p.key, exec.Command("gcc", "-O2", "-Wall", "-o", out, filepath.Join(benchDir, "csrc", p.c))})
@@ -55,16 +73,16 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 			if size != "" {
 				repl[filepath.Join(benchDir, "internal", "heavy", "blob.bin")] = blob
 			}
-			if p.exp {
-				for _, f := range strings.Split(exp, ",") {
-					repl[filepath.Join(filepath.Dir(benchDir), filepath.Base(f))] = f
+			if s := libs[p.lib]; s != nil {
+				for _, f := range s.files {
+					repl[filepath.Join(s.tree, filepath.Base(f))] = f
 				}
 			}
 			overlay, err := writeOverlay(dir, p.key+size, repl)
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, job{p.key + size, goBuild(benchDir, p, out+size, overlay, size != "")})
+			jobs = append(jobs, job{p.key + size, goBuild(benchDir, p, out+size, overlay, mods[p.lib], size != "")})
 		}
 	}
 	// The spawner is static so that its own resident set, which its
@@ -101,8 +119,12 @@ func build(benchDir, dir string, big bool, exp string, progs []program) (map[str
 	return bins, firstErr
 }
 
-func goBuild(benchDir string, p program, out, overlay string, big bool) *exec.Cmd {
+func goBuild(benchDir string, p program, out, overlay, modfile string, big bool) *exec.Cmd {
 	args := []string{"build", "-o", out}
+	if modfile != "" {
+		// -mod=mod: the other tree may need requirements this go.mod lacks.
+		args = append(args, "-modfile", modfile, "-mod=mod")
+	}
 	tags := p.tags
 	if big {
 		tags = append(append([]string{}, tags...), "benchbig")
@@ -129,7 +151,8 @@ func goBuild(benchDir string, p program, out, overlay string, big bool) *exec.Cm
 // writeOverlay writes a go build -overlay file that replaces the files
 // named in repl; "" if there are none. The big programs get their table
 // (random bytes, generated into the temp dir) in internal/heavy this way,
-// and the exp programs their cdaemon.c, so neither touches the source tree.
+// and the programs built with -base or -exp FILE their files, so neither
+// touches the source tree.
 func writeOverlay(dir, name string, repl map[string]string) (string, error) {
 	if len(repl) == 0 {
 		return "", nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,23 +24,36 @@ type sample struct {
 	daemonSID        int
 	launcherRSS      int64 // kB: the launcher's ru_maxrss
 	daemonRSS        int64 // kB: the daemon's VmHWM
+
+	first        int64 // first response, restart: when the first HTTP 200 arrived
+	refused      int   // connects refused before it
+	stop0, stop1 int64 // restart: the stop command spawned, returned (spawn: the new start)
+
+	forkNs, writesNs, vforkNs, spawnNs int64 // fork cost (see csrc/forkcost.c)
+	rssKB                              int64 // fork cost: VmRSS when it forked
 }
 
 func (s sample) toMain() int64 { return s.main - s.spawn }
 func (s sample) toRet() int64  { return s.ret - s.spawn }
 
+// spawnAnswer is one line from the spawner, split into fields.
+type spawnAnswer struct {
+	f   []string
+	err error
+}
+
 // A harness runs programs one at a time through the spawner and collects
 // their reports. It is a child subreaper: every daemon, every intermediate
 // process, is re-parented to it when its parent exits, and it reaps them.
 type harness struct {
-	dir   string // temp dir: the socket, the spawner's log
-	bins  map[string]string
-	sock  int
-	spawn *exec.Cmd
-	req   *os.File
-	resp  *bufio.Reader
-	log   string
-	seq   int
+	dir     string // temp dir: the socket, the spawner's log
+	bins    map[string]string
+	sock    int
+	spawn   *exec.Cmd
+	req     *os.File
+	answers chan spawnAnswer
+	log     string
+	seq     int
 
 	reports chan []string
 
@@ -92,7 +106,18 @@ func newHarness(dir string, bins map[string]string) (*harness, error) {
 	}
 	inR.Close()
 	outW.Close()
-	h.req, h.resp = inW, bufio.NewReader(outR)
+	h.req = inW
+	h.answers = make(chan spawnAnswer, 4)
+	go func() {
+		resp := bufio.NewReader(outR)
+		for {
+			line, err := resp.ReadString('\n')
+			h.answers <- spawnAnswer{strings.Fields(line), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	// From here on the reaper owns wait4: it reaps the spawner too, so the
 	// harness never calls exec.Cmd.Wait.
 	h.reaper.Add(1)
@@ -154,79 +179,25 @@ func (h *harness) waitReaped(pid int, deadline time.Time) bool {
 	return ok
 }
 
-// run runs one case once: spawn the launcher, wait for it to return and
-// for the report, then for every process of the run to be gone.
+// run runs one case once, by its kind; when it returns, every process of
+// the run is gone.
 func (h *harness) run(c benchCase) (sample, error) {
-	h.seq++
-	token := strconv.Itoa(h.seq)
-	var env []string
-	if c.v.setsid {
-		env = append(env, "BENCH_SPAWN_SETSID=1") // first: the spawner looks there
-	}
-	env = append(env,
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"BENCH_SOCK="+filepath.Join(h.dir, "report.sock"),
-		"BENCH_TOKEN="+token,
-		"BENCH_INIT="+c.init.String(),
-	)
-	env = append(env, c.v.env...)
-	argv := append([]string{h.bins[c.binary()]}, c.v.args...)
-	timeout := 20*time.Second + 6*c.init
-	deadline := time.Now().Add(timeout)
-
+	deadline := time.Now().Add(20*time.Second + 6*c.init)
 	var s sample
-	if err := h.request(argv, env); err != nil {
-		return s, err
+	var err error
+	switch c.v.kind {
+	case kindStart:
+		s, err = h.runStart(c, deadline)
+	case kindResponse:
+		s, err = h.runResponse(c, deadline)
+	case kindRestart:
+		s, err = h.runRestart(c, deadline)
+	case kindFork:
+		s, err = h.runFork(c, deadline)
 	}
-	// The spawner answers when the launcher has exited.
-	type answer struct {
-		f   []string
-		err error
-	}
-	ans := make(chan answer, 1)
-	go func() {
-		line, err := h.resp.ReadString('\n')
-		ans <- answer{strings.Fields(line), err}
-	}()
-	var rep []string
-	var a answer
-	for rep == nil || a.f == nil {
-		select {
-		case a = <-ans:
-			if a.err != nil {
-				return s, fmt.Errorf("%s: spawner: %v (see %s)", c, a.err, h.log)
-			}
-			if len(a.f) != 5 {
-				return s, fmt.Errorf("%s: spawner said %q", c, a.f)
-			}
-			if st := unix.WaitStatus(atoi(a.f[3])); !st.Exited() || st.ExitStatus() != 0 {
-				h.killAll()
-				return s, fmt.Errorf("%s: launcher ended with %v: %s", c, describe(st), h.tail())
-			}
-		case r := <-h.reports:
-			if len(r) >= 5 && r[0] == token {
-				rep = r
-			}
-		case <-time.After(time.Until(deadline)):
-			h.killAll()
-			return s, fmt.Errorf("%s: no report within %v: %s", c, timeout, h.tail())
-		}
-	}
-	s.launcherPID = atoi(a.f[0])
-	s.spawn, s.ret = atoi64(a.f[1]), atoi64(a.f[2])
-	s.launcherRSS = atoi64(a.f[4])
-	s.main, s.daemonPID, s.daemonSID, s.daemonRSS = atoi64(rep[1]), atoi(rep[2]), atoi(rep[3]), atoi64(rep[4])
-	if len(rep) > 5 {
-		s.entry = atoi64(rep[5])
-	}
-	if c.v.daemon {
-		if s.daemonPID == s.launcherPID {
-			return s, fmt.Errorf("%s: reported from the launcher (pid %d), not a daemon", c, s.daemonPID)
-		}
-		if !h.waitReaped(s.daemonPID, deadline) {
-			h.killAll()
-			return s, fmt.Errorf("%s: daemon %d did not exit", c, s.daemonPID)
-		}
+	if err != nil {
+		h.killAll()
+		return s, fmt.Errorf("%s: %w", c, err)
 	}
 	// Intermediate processes (godaemon's first child) may still be on
 	// their way out: the next run starts when none is left.
@@ -240,8 +211,236 @@ func (h *harness) run(c benchCase) (sample, error) {
 	return s, nil
 }
 
-func (h *harness) request(argv, env []string) error {
-	var b []byte
+// runStart: spawn the launcher, wait for it to return and for the report,
+// then for the daemon to exit.
+func (h *harness) runStart(c benchCase, deadline time.Time) (sample, error) {
+	mode := "run"
+	if c.v.setsid {
+		mode = "setsid"
+	}
+	token := h.token()
+	l, err := h.launch(mode, h.argv(c), h.env(c, token), token, deadline)
+	if err != nil {
+		return sample{}, err
+	}
+	s := l.sample()
+	if c.v.daemon {
+		if s.daemonPID == s.launcherPID {
+			return s, fmt.Errorf("reported from the launcher (pid %d), not a daemon", s.daemonPID)
+		}
+		if !h.waitReaped(s.daemonPID, deadline) {
+			return s, fmt.Errorf("daemon %d did not exit", s.daemonPID)
+		}
+	}
+	return s, nil
+}
+
+// runResponse: start the server, the spawner's client polls it from the
+// launcher's return (from the spawn for a server that does not
+// daemonize) to the first HTTP 200; then kill the server.
+func (h *harness) runResponse(c benchCase, deadline time.Time) (sample, error) {
+	port, err := freePort()
+	if err != nil {
+		return sample{}, err
+	}
+	token := h.token()
+	l, err := h.startServer(c, port, "", token, deadline)
+	if err != nil {
+		return sample{}, err
+	}
+	s := l.sample()
+	return s, h.stopServer(c, s, deadline)
+}
+
+// startServer starts c's server on port (with pidfile if not "") and
+// waits for its first 200.
+func (h *harness) startServer(c benchCase, port int, pidfile, token string, deadline time.Time) (launched, error) {
+	env := h.env(c, token, "BENCH_PORT="+strconv.Itoa(port))
+	if c.v.listen {
+		env = append(env, "CDAEMON_LISTEN=tcp:127.0.0.1:"+strconv.Itoa(port))
+	}
+	if pidfile != "" {
+		env = append(env, "CDAEMON_PIDFILE="+pidfile, "BENCH_PIDFILE="+pidfile)
+	}
+	mode := "http:" + strconv.Itoa(port)
+	if c.v.fg {
+		mode = "http-fg:" + strconv.Itoa(port)
+	}
+	l, err := h.launch(mode, h.argv(c), env, token, deadline)
+	if err != nil {
+		return l, err
+	}
+	if atoi64(l.a[5]) == 0 {
+		return l, fmt.Errorf("no HTTP 200 from 127.0.0.1:%d: %s", port, h.tail())
+	}
+	if c.v.daemon && atoi(l.rep[2]) == atoi(l.a[0]) {
+		return l, fmt.Errorf("served from the launcher (pid %s), not a daemon", l.a[0])
+	}
+	return l, nil
+}
+
+// stopServer kills the server of s and waits until it is gone: the
+// daemon, reaped here, or the undaemonized server, reaped by the spawner.
+func (h *harness) stopServer(c benchCase, s sample, deadline time.Time) error {
+	if c.v.fg {
+		unix.Kill(s.launcherPID, unix.SIGKILL)
+		_, err := h.answer(deadline) // the spawner reaped it
+		return err
+	}
+	unix.Kill(s.daemonPID, unix.SIGKILL)
+	if !h.waitReaped(s.daemonPID, deadline) {
+		return fmt.Errorf("daemon %d did not exit", s.daemonPID)
+	}
+	return nil
+}
+
+// runRestart: start a server (not timed), then time the stop command and
+// a new start on the same port and pidfile until the new instance's
+// first 200.
+func (h *harness) runRestart(c benchCase, deadline time.Time) (sample, error) {
+	port, err := freePort()
+	if err != nil {
+		return sample{}, err
+	}
+	pidfile := filepath.Join(h.dir, "restart-"+strconv.Itoa(h.seq)+".pid")
+	defer os.Remove(pidfile)
+	token := h.token()
+	old, err := h.startServer(c, port, pidfile, token, deadline)
+	if err != nil {
+		return sample{}, fmt.Errorf("first start: %w", err)
+	}
+	oldPID := atoi(old.rep[2])
+
+	var stop launched
+	switch c.v.stop {
+	case "cdaemon":
+		stop, err = h.launch("run", []string{h.bins["cdaemon-cmd"], "stop", pidfile}, []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, "", deadline)
+	case "kill":
+		stop, err = h.launch("kill:"+pidfile, nil, nil, "", deadline)
+	}
+	if err != nil {
+		return sample{}, fmt.Errorf("stop: %w", err)
+	}
+	if !h.waitReaped(oldPID, deadline) {
+		return sample{}, fmt.Errorf("the first instance %d did not exit after the stop", oldPID)
+	}
+	token = h.token()
+	l, err := h.startServer(c, port, pidfile, token, deadline)
+	if err != nil {
+		return sample{}, fmt.Errorf("second start: %w", err)
+	}
+	s := l.sample()
+	s.stop0, s.stop1 = atoi64(stop.a[1]), atoi64(stop.a[2])
+	return s, h.stopServer(c, s, deadline)
+}
+
+// runFork: the fork-cost program at c.mem MiB.
+func (h *harness) runFork(c benchCase, deadline time.Time) (sample, error) {
+	token := h.token()
+	l, err := h.launch("run", []string{h.bins[c.v.prog], strconv.Itoa(c.mem)}, h.env(c, token), token, deadline)
+	if err != nil {
+		return sample{}, err
+	}
+	if len(l.rep) != 10 {
+		return sample{}, fmt.Errorf("forkcost reported %q", l.rep)
+	}
+	s := l.sample()
+	s.forkNs, s.writesNs, s.vforkNs, s.spawnNs, s.rssKB = atoi64(l.rep[5]), atoi64(l.rep[6]), atoi64(l.rep[7]), atoi64(l.rep[8]), atoi64(l.rep[9])
+	return s, nil
+}
+
+func (h *harness) token() string {
+	h.seq++
+	return strconv.Itoa(h.seq)
+}
+
+func (h *harness) argv(c benchCase) []string {
+	return append([]string{h.bins[c.binary()]}, c.v.args...)
+}
+
+func (h *harness) env(c benchCase, token string, extra ...string) []string {
+	env := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"BENCH_SOCK=" + filepath.Join(h.dir, "report.sock"),
+		"BENCH_TOKEN=" + token,
+		"BENCH_INIT=" + c.init.String(),
+	}
+	return append(append(env, c.v.env...), extra...)
+}
+
+// freePort is a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// launched is one request to the spawner and what came back: its answer
+// (pid t_spawn t_return status maxrss t_first refused) and the program's
+// report (token t_main pid sid vmhwm [extra...]), nil if none was awaited.
+type launched struct {
+	a, rep []string
+}
+
+func (l launched) sample() sample {
+	s := sample{launcherPID: atoi(l.a[0]), spawn: atoi64(l.a[1]), ret: atoi64(l.a[2]), launcherRSS: atoi64(l.a[4]),
+		first: atoi64(l.a[5]), refused: atoi(l.a[6])}
+	if l.rep != nil {
+		s.main, s.daemonPID, s.daemonSID, s.daemonRSS = atoi64(l.rep[1]), atoi(l.rep[2]), atoi(l.rep[3]), atoi64(l.rep[4])
+		if len(l.rep) == 6 {
+			s.entry = atoi64(l.rep[5])
+		}
+	}
+	return s
+}
+
+// launch sends one request to the spawner and waits for its answer and,
+// if token is not "", for the report tagged with it. A program that did
+// not exit 0 is an error.
+func (h *harness) launch(mode string, argv, env []string, token string, deadline time.Time) (launched, error) {
+	var l launched
+	if err := h.request(mode, argv, env); err != nil {
+		return l, err
+	}
+	for l.a == nil || (token != "" && l.rep == nil) {
+		select {
+		case a := <-h.answers:
+			if a.err != nil {
+				return l, fmt.Errorf("spawner: %v (see %s)", a.err, h.log)
+			}
+			if len(a.f) != 7 {
+				return l, fmt.Errorf("spawner said %q", a.f)
+			}
+			if st := unix.WaitStatus(atoi(a.f[3])); !st.Exited() || st.ExitStatus() != 0 {
+				return l, fmt.Errorf("%s ended with %v: %s", argv, describe(st), h.tail())
+			}
+			l.a = a.f
+		case r := <-h.reports:
+			if len(r) >= 5 && r[0] == token {
+				l.rep = r
+			}
+		case <-time.After(time.Until(deadline)):
+			return l, fmt.Errorf("no answer or no report by the deadline: %s", h.tail())
+		}
+	}
+	return l, nil
+}
+
+// answer waits for the spawner's next answer line.
+func (h *harness) answer(deadline time.Time) ([]string, error) {
+	select {
+	case a := <-h.answers:
+		return a.f, a.err
+	case <-time.After(time.Until(deadline)):
+		return nil, fmt.Errorf("no answer from the spawner by the deadline")
+	}
+}
+
+func (h *harness) request(mode string, argv, env []string) error {
+	b := append([]byte(mode), 0)
 	for _, v := range [][]string{argv, env} {
 		b = append(b, strconv.Itoa(len(v))...)
 		b = append(b, 0)

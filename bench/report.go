@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// The comparisons the issue sets targets for: a's time to main over b's,
+// The comparisons issue 3 set targets for: a's time to main over b's,
 // per round, at an init weight.
 type target struct {
 	a, b string
@@ -70,20 +71,24 @@ var targets = []target{
 	{"godaemon", "cdaemon-static", 20 * time.Millisecond, 2.8},
 }
 
-// report holds what the tables need.
+// report holds what the tables need: the plan, the samples and where
+// they were taken. It only reads them.
 type report struct {
-	r        *results
-	m        machine
-	inits    []time.Duration
-	big      bool
-	command  string
-	sizes    map[string]int64 // binary sizes
-	elapsed  time.Duration
-	failures int
+	p       *plan
+	r       *results
+	m       machine
+	sizes   map[string]int64 // binary sizes by program key
+	elapsed time.Duration
 }
 
+func newReport(p *plan, r *results, m machine, sizes map[string]int64, elapsed time.Duration) *report {
+	return &report{p: p, r: r, m: m, sizes: sizes, elapsed: elapsed}
+}
+
+// c names the case of a variant; its v is nil if the plan has no such
+// variant, and has() is false for it.
 func (rp *report) c(name string, init time.Duration, big bool) benchCase {
-	return benchCase{v: findVariant(name), init: init, big: big}
+	return benchCase{v: rp.p.variant(name), init: init, big: big}
 }
 
 func (rp *report) has(c benchCase) bool {
@@ -94,6 +99,16 @@ func (rp *report) has(c benchCase) bool {
 	return ok
 }
 
+// ran says whether any case of v was measured.
+func (rp *report) ran(v *variant) bool {
+	for _, c := range rp.p.cases {
+		if c.v == v {
+			return true
+		}
+	}
+	return false
+}
+
 func fmtDist(d dist, prec int) string {
 	if d.n == 0 || math.IsNaN(d.med) {
 		return "–"
@@ -101,84 +116,120 @@ func fmtDist(d dist, prec int) string {
 	return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, d.med, prec, d.p10, prec, d.p90)
 }
 
-// markdown writes the tables.
+// printer writes formatted text to w.
+type printer func(format string, a ...any)
+
+// markdown writes the report: one section after another.
 func (rp *report) markdown(w io.Writer) {
-	r, m := rp.r, rp.m
-	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p := printer(func(format string, a ...any) { fmt.Fprintf(w, format, a...) })
+	rp.intro(p)
+	rp.timeTable(p, "Time to daemon main", toMainMs)
+	rp.timeTable(p, "Launcher return", toRetMs)
+	rp.targets(p)
+	rp.naiveRatios(p)
+	rp.ratios(p)
+	rp.added(p)
+	rp.breakdown(p)
+	rp.peakRSS(p)
+	rp.firstResponse(p)
+	rp.restart(p)
+	rp.forkCost(p)
+	rp.notMeasured(p)
+	rp.variantNotes(p)
+}
+
+// intro says what ran, where, and how to read the cells.
+func (rp *report) intro(p printer) {
+	m := rp.m
 	p("# cdaemon start-up benchmark\n\n")
-	p("Made by `%s` on %s.\n\n", rp.command, m.date.Format("2006-01-02 15:04 UTC"))
+	p("Made by `%s` on %s.\n\n", rp.p.command, m.date.Format("2006-01-02 15:04 UTC"))
 	p("Machine: %d CPUs, %s, %s, %s; load average %s at the start, %s at the end (the machine is shared).\n",
 		m.cpus, m.model, m.kernel, m.goVersion, m.loadStart, m.loadEnd)
-	p("%d rounds; in each, every case below ran once, the cases compared with each other back to back, in a fresh random\n", r.rounds)
-	p("order; %d failed runs; %s in all.\n\n",
-		rp.failures, rp.elapsed.Round(time.Second))
+	p("%d rounds; in each, every case below ran once, the cases compared with each other back to back, in a fresh random\n", rp.r.rounds)
+	p("order; %s in all.\n\n", rp.elapsed.Round(time.Second))
+	p("cdaemon built from %s.\n", rp.p.base.desc)
+	if rp.p.exp != nil {
+		p("exp built from %s.\n", rp.p.exp.desc)
+	}
+	p("\n")
 	p("Each cell: median [p10–p90] over the rounds. Times in ms from the spawn of the launcher (CLOCK_MONOTONIC read\n")
 	p("just before vfork by the harness's spawner): *time to main* is when the daemon's code starts (for the re-exec\n")
 	p("libraries: when Reborn/MakeDaemon returns in the daemon); *launcher return* is when the launcher has exited.\n")
-	p("Init weights are CPU time spent in a package init; the big size is a %.0f MB binary (std packages and a generated table).\n\n",
-		float64(rp.sizes["cdaemon-big"])/1e6)
+	p("Init weights are CPU time spent in a package init")
+	if rp.p.big {
+		p("; the big size is a %.0f MB binary (std packages and a generated table)", float64(rp.sizes["cdaemon-big"])/1e6)
+	}
+	p(".\n\n")
+}
 
-	// header writes a table's head: first, a column per init weight and,
-	// for the big binary, one titled big.
-	header := func(first, big string) {
-		p("| %s |", first)
-		for _, w := range rp.inits {
-			p(" init %s |", fmtDur(w))
+// header writes a table's head: first, a column per init weight and, for
+// the big binary, one titled big.
+func (rp *report) header(p printer, first, big string) {
+	p("| %s |", first)
+	for _, w := range rp.p.inits {
+		p(" init %s |", fmtDur(w))
+	}
+	if rp.p.big {
+		p(" %s |", big)
+	}
+	p("\n|---|")
+	for range rp.p.inits {
+		p("---:|")
+	}
+	if rp.p.big {
+		p("---:|")
+	}
+	p("\n")
+}
+
+// timeTable is one metric for every variant at every init weight and size.
+func (rp *report) timeTable(p printer, title string, mt metric) {
+	p("## %s (ms)\n\n", title)
+	rp.header(p, "variant", "big, init 0")
+	for _, v := range rp.p.variants {
+		if v.kind != kindStart || !rp.ran(v) {
+			continue
 		}
-		if rp.big {
-			p(" %s |", big)
+		p("| %s |", v.name)
+		for _, w := range rp.p.inits {
+			if !v.sweep && w != 0 {
+				p(" |")
+				continue
+			}
+			p(" %s |", fmtDist(rp.r.dist(rp.c(v.name, w, false), mt), 2))
 		}
-		p("\n|---|")
-		for range rp.inits {
-			p("---:|")
-		}
-		if rp.big {
-			p("---:|")
+		if rp.p.big {
+			if v.sweep {
+				p(" %s |", fmtDist(rp.r.dist(rp.c(v.name, 0, true), mt), 2))
+			} else {
+				p(" |")
+			}
 		}
 		p("\n")
 	}
-	cols := func(title string, mt metric) {
-		p("## %s (ms)\n\n", title)
-		header("variant", "big, init 0")
-		for i := range variants {
-			v := &variants[i]
-			p("| %s |", v.name)
-			for _, w := range rp.inits {
-				if !v.sweep && w != 0 {
-					p(" |")
-					continue
-				}
-				p(" %s |", fmtDist(r.dist(rp.c(v.name, w, false), mt), 2))
-			}
-			if rp.big {
-				if v.sweep {
-					p(" %s |", fmtDist(r.dist(rp.c(v.name, 0, true), mt), 2))
-				} else {
-					p(" |")
-				}
-			}
-			p("\n")
-		}
-		p("\n")
-	}
-	cols("Time to daemon main", toMainMs)
-	cols("Launcher return", toRetMs)
+	p("\n")
+}
 
+// forkFloor is what two forks cost a small C program: c-fork − c-nofork,
+// paired per round.
+func (rp *report) forkFloor() dist {
+	return rp.r.paired(rp.c("c-fork", 0, false), rp.c("c-nofork", 0, false), toMainMs, minus)
+}
+
+// targets checks the ratios issue 3 set targets for.
+func (rp *report) targets(p printer) {
+	r := rp.r
 	p("## Targets from issue 3 (time to main, paired per round)\n\n")
 	p("| comparison | init | measured: median [p10–p90] of the per-round ratios | ratio of medians | target | met |\n|---|---|---:|---:|---:|---|\n")
-	ff := r.paired(rp.c("c-fork", 0, false), rp.c("c-nofork", 0, false), toMainMs, minus)
+	ff := rp.forkFloor()
 	for _, d := range [][2]string{{"cdaemon", "cgo"}, {"cdaemon-static", "cgo-static"}, {"exp", "cgo"}, {"exp-static", "cgo-static"}} {
 		a, b := rp.c(d[0], 0, false), rp.c(d[1], 0, false)
 		if !rp.has(a) || !rp.has(b) || ff.n == 0 {
 			continue
 		}
 		x := r.paired(a, b, toMainMs, minus)
-		met := "no"
-		if x.med/ff.med <= 1.15 {
-			met = "yes"
-		}
 		p("| added by %s (%s − %s) over the fork floor (c-fork − c-nofork) | 0 | %.3f ms over %.3f ms | %.2f× | ≤ 1.15× | %s |\n",
-			d[0], d[0], d[1], x.med, ff.med, x.med/ff.med, met)
+			d[0], d[0], d[1], x.med, ff.med, x.med/ff.med, yesNo(x.med/ff.med <= 1.15))
 	}
 	for _, t := range targets {
 		a, b := rp.c(t.a, t.init, false), rp.c(t.b, t.init, false)
@@ -187,33 +238,91 @@ func (rp *report) markdown(w io.Writer) {
 		}
 		d := r.paired(a, b, toMainMs, ratio)
 		rom := r.dist(a, toMainMs).med / r.dist(b, toMainMs).med
-		met := "no"
-		if d.med >= t.min {
-			met = "yes"
-		}
-		p("| %s / %s | %s | %s | %.2f | ≥ %.1f× | %s |\n", t.a, t.b, fmtDur(t.init), fmtDist(d, 2), rom, t.min, met)
+		p("| %s / %s | %s | %s | %.2f | ≥ %.1f× | %s |\n", t.a, t.b, fmtDur(t.init), fmtDist(d, 2), rom, t.min, yesNo(d.med >= t.min))
 	}
-	p("\nAll init weights, against the dynamic and static cdaemon:\n\n")
-	header("ratio", "big")
+	p("\n")
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// naiveTargets: cdaemon's time to main over the naive recipe's in the same
+// binary, paired per round, at init 0 (issue 10).
+var naiveTargets = [][2]string{
+	{"cdaemon", "naive"}, {"cdaemon-static", "naive-static"},
+	{"exp", "naive"}, {"exp-static", "naive-static"},
+}
+
+// naiveRatios compares cdaemon with the naive recipe in the same binary,
+// and exp with cdaemon, at every weight.
+func (rp *report) naiveRatios(p printer) {
+	rows := append(append([][2]string{}, naiveTargets...),
+		[2]string{"cdaemon-none", "naive"}, [2]string{"exp-none", "naive"},
+		[2]string{"exp", "cdaemon"}, [2]string{"exp-static", "cdaemon-static"}, [2]string{"exp-none", "cdaemon-none"})
+	if !rp.has(rp.c("naive", 0, false)) && !rp.has(rp.c("exp", 0, false)) {
+		return
+	}
+	p("## cdaemon against the naive recipe in the same binary (time to main, paired per round)\n\n")
+	p("Target (issue 10): cdaemon / naive ≤ 1.05 at init 0. Each cell: median [p10–p90] of the per-round ratios.\n\n")
+	rp.header(p, "ratio", "big")
+	for _, d := range rows {
+		if !rp.has(rp.c(d[0], 0, false)) || !rp.has(rp.c(d[1], 0, false)) {
+			continue
+		}
+		p("| %s / %s |", d[0], d[1])
+		for _, w := range rp.p.inits {
+			p(" %s |", fmtDist(rp.r.paired(rp.c(d[0], w, false), rp.c(d[1], w, false), toMainMs, ratio), 3))
+		}
+		if rp.p.big {
+			p(" %s |", fmtDist(rp.r.paired(rp.c(d[0], 0, true), rp.c(d[1], 0, true), toMainMs, ratio), 3))
+		}
+		p("\n")
+	}
+	p("\n| at init 0 | ratio, median [p10–p90] | target | met |\n|---|---:|---:|---|\n")
+	for _, d := range naiveTargets {
+		a, b := rp.c(d[0], 0, false), rp.c(d[1], 0, false)
+		if !rp.has(a) || !rp.has(b) {
+			continue
+		}
+		x := rp.r.paired(a, b, toMainMs, ratio)
+		p("| %s / %s | %s | ≤ 1.05 | %s |\n", d[0], d[1], fmtDist(x, 3), yesNo(x.med <= 1.05))
+	}
+	p("\n")
+}
+
+// ratios compares the peers and the floors with cdaemon at every weight.
+func (rp *report) ratios(p printer) {
+	p("All init weights, against the dynamic and static cdaemon:\n\n")
+	rp.header(p, "ratio", "big")
 	for _, a := range []string{"go-daemon", "godaemon", "go", "cgo"} {
 		for _, b := range []string{"cdaemon", "cdaemon-static", "exp", "exp-static"} {
 			if !rp.has(rp.c(a, 0, false)) || !rp.has(rp.c(b, 0, false)) {
 				continue
 			}
 			p("| %s / %s |", a, b)
-			for _, w := range rp.inits {
-				p(" %s |", fmtDist(r.paired(rp.c(a, w, false), rp.c(b, w, false), toMainMs, ratio), 2))
+			for _, w := range rp.p.inits {
+				p(" %s |", fmtDist(rp.r.paired(rp.c(a, w, false), rp.c(b, w, false), toMainMs, ratio), 2))
 			}
-			if rp.big {
-				p(" %s |", fmtDist(r.paired(rp.c(a, 0, true), rp.c(b, 0, true), toMainMs, ratio), 2))
+			if rp.p.big {
+				p(" %s |", fmtDist(rp.r.paired(rp.c(a, 0, true), rp.c(b, 0, true), toMainMs, ratio), 2))
 			}
 			p("\n")
 		}
 	}
+	p("\n")
+}
 
-	p("\n## What cdaemon adds, against what two forks cost a C program (time to main, init 0, small)\n\n")
+// added is what daemonizing adds to the undaemonized program, against the
+// fork floor.
+func (rp *report) added(p printer) {
+	p("## What cdaemon adds, against what two forks cost a C program (time to main, init 0, small)\n\n")
 	p("Paired per round: the daemonized program's time minus the undaemonized one's in the same round.\n\n")
 	p("| added by | difference | added ms, median [p10–p90] | ratio to the fork floor (of medians) |\n|---|---|---:|---:|\n")
+	ff := rp.forkFloor()
 	for _, d := range [][3]string{
 		{"fork floor", "c-fork − c-nofork", ""},
 		{"cdaemon, dynamic", "cdaemon − cgo", ""},
@@ -229,43 +338,55 @@ func (rp *report) markdown(w io.Writer) {
 	} {
 		a, b, _ := strings.Cut(d[1], " − ")
 		big := d[2] == "big"
-		if !rp.has(rp.c(a, 0, big)) || !rp.has(rp.c(b, 0, big)) || !rp.has(rp.c("c-fork", 0, false)) {
+		if !rp.has(rp.c(a, 0, big)) || !rp.has(rp.c(b, 0, big)) || ff.n == 0 {
 			continue
 		}
-		x := r.paired(rp.c(a, 0, big), rp.c(b, 0, big), toMainMs, minus)
+		x := rp.r.paired(rp.c(a, 0, big), rp.c(b, 0, big), toMainMs, minus)
 		if x.n == 0 {
 			continue
 		}
 		p("| %s | %s | %s | %.2f× |\n", d[0], d[1]+map[bool]string{true: " (big)"}[big], fmtDist(x, 3), x.med/ff.med)
 	}
-	p("\nWhere cdaemon's time to main goes (init 0): from spawn to the constructor's entry in the launcher (exec,\n")
+	p("\n")
+}
+
+// breakdown splits cdaemon's time to main at the constructor's entry.
+func (rp *report) breakdown(p printer) {
+	p("Where cdaemon's time to main goes (init 0): from spawn to the constructor's entry in the launcher (exec,\n")
 	p("dynamic loading, libc start-up), then from the entry to the daemon's main (two forks, the daemon's set-up,\n")
 	p("Go runtime start-up and package init in the daemon). cdaemon-off, which does not fork, shows what the same\n")
 	p("start-up costs in a process that was exec'd.\n\n")
 	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
-	for _, n := range []string{"cdaemon-off", "cdaemon", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
+	for _, n := range []string{"cdaemon-off", "naive", "cdaemon", "naive-static", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
 		for _, big := range []bool{false, true} {
 			c := rp.c(n, 0, big)
 			if !rp.has(c) {
 				continue
 			}
-			p("| %s%s | %s | %s | %s |\n", n, map[bool]string{true: " (big)"}[big], fmtDist(r.dist(c, toEntryMs), 3),
-				fmtDist(r.dist(c, entryToMs), 3), fmtDist(r.dist(c, toMainMs), 3))
+			p("| %s%s | %s | %s | %s |\n", n, map[bool]string{true: " (big)"}[big], fmtDist(rp.r.dist(c, toEntryMs), 3),
+				fmtDist(rp.r.dist(c, entryToMs), 3), fmtDist(rp.r.dist(c, toMainMs), 3))
 		}
 	}
+	p("\n")
+}
 
-	p("\n## Peak RSS (kB, median), init 0\n\n")
+// peakRSS is the launcher's and the daemon's peak resident set, and the
+// binaries' sizes.
+func (rp *report) peakRSS(p printer) {
+	p("## Peak RSS (kB, median), init 0\n\n")
 	p("Launcher: its ru_maxrss from wait4 (includes children it reaped, such as cdaemon's middle process, and the\n")
 	p("spawner's few hundred kB it starts from: see c-nofork). Daemon: VmHWM as its main reports.\n\n")
 	p("| variant | launcher | daemon | launcher, big | daemon, big | binary | binary, big |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for i := range variants {
-		v := &variants[i]
+	for _, v := range rp.p.variants {
+		if v.kind != kindStart || !rp.ran(v) {
+			continue
+		}
 		med := func(big bool, mt metric) string {
 			c := rp.c(v.name, 0, big)
 			if !rp.has(c) {
 				return ""
 			}
-			d := r.dist(c, mt)
+			d := rp.r.dist(c, mt)
 			if d.n == 0 {
 				return ""
 			}
@@ -280,25 +401,99 @@ func (rp *report) markdown(w io.Writer) {
 			}
 			return med(big, daemonRSS)
 		}
-		size := func(k string) string {
-			n, ok := rp.sizes[k]
-			switch {
-			case !ok:
-			case n < 1e6:
-				return fmt.Sprintf("%.0f kB", float64(n)/1e3)
-			default:
-				return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-			}
-			return ""
-		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", v.name, med(false, launchRSS), daemon(false),
-			med(true, launchRSS), daemon(true),
-			size(v.prog), size(v.prog+"-big"))
+			med(true, launchRSS), daemon(true), fmtSize(rp.sizes, v.prog), fmtSize(rp.sizes, v.prog+"-big"))
 	}
-	p("\nVariants:\n\n")
-	for _, v := range variants {
-		p("- `%s`: %s\n", v.name, v.note)
+	p("\n")
+}
+
+// fmtSize is a binary's size: kB below 1 MB, MB as 10^6 bytes.
+func fmtSize(sizes map[string]int64, key string) string {
+	n, ok := sizes[key]
+	switch {
+	case !ok:
+		return ""
+	case n < 1e6:
+		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 	}
+}
+
+// notMeasured lists the variants the library could not run, and why.
+func (rp *report) notMeasured(p printer) {
+	if len(rp.p.missing) == 0 {
+		return
+	}
+	p("## Not measured\n\n")
+	for _, m := range rp.p.missing {
+		p("- %s.\n", m)
+	}
+	p("\n")
+}
+
+// variantNotes says what each variant is.
+func (rp *report) variantNotes(p printer) {
+	p("Variants:\n\n")
+	for _, v := range rp.p.variants {
+		if rp.ran(v) && v.kind != kindFork {
+			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)"}[v.kind], v.note)
+		}
+	}
+}
+
+// files are the names write puts in its directory.
+func (rp *report) files() []string {
+	return []string{"README-table.md", "benchstat.txt", "startup.png", "response.png", "forkcost.png"}
+}
+
+// write puts the table, the chart and the benchstat lines in dir,
+// each written to a temp file first so a failed run leaves the old ones.
+func (rp *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	put := func(name string, f func(string) error) error {
+		tmp := filepath.Join(dir, name+".tmp")
+		if err := f(tmp); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return os.Rename(tmp, filepath.Join(dir, name))
+	}
+	text := func(w func(io.Writer)) func(string) error {
+		return func(path string) error {
+			f, err := os.Create(path)
+			if err != nil {
+				return err
+			}
+			w(f)
+			return f.Close()
+		}
+	}
+	chart := func(draw func(string) error) func(string) error {
+		return func(p string) error {
+			// gonum picks the format from the extension.
+			tmp := strings.TrimSuffix(p, ".tmp") + ".tmp.png"
+			if err := draw(tmp); err != nil {
+				return err
+			}
+			return os.Rename(tmp, p)
+		}
+	}
+	if err := put("README-table.md", text(rp.markdown)); err != nil {
+		return err
+	}
+	if err := put("benchstat.txt", text(rp.benchstat)); err != nil {
+		return err
+	}
+	if err := put("startup.png", chart(rp.startupChart)); err != nil {
+		return err
+	}
+	if err := put("response.png", chart(rp.responseChart)); err != nil {
+		return err
+	}
+	return put("forkcost.png", chart(rp.forkChart))
 }
 
 // benchstat writes one line per run, in the format of go test -bench, so
@@ -311,9 +506,19 @@ func (rp *report) benchstat(w io.Writer) {
 			if s == nil {
 				continue
 			}
-			fmt.Fprintf(w, "BenchmarkStartup/%s 1 %d ns/main %d ns/return %d B/launcher-rss", c, s.toMain(), s.toRet(), s.launcherRSS*1024)
-			if c.v.daemon {
-				fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
+			fmt.Fprintf(w, "%s 1", c.benchName())
+			switch c.v.kind {
+			case kindStart:
+				fmt.Fprintf(w, " %d ns/main %d ns/return %d B/launcher-rss", s.toMain(), s.toRet(), s.launcherRSS*1024)
+				if c.v.daemon {
+					fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
+				}
+			case kindResponse:
+				fmt.Fprintf(w, " %d ns/first-response %d refused", s.first-s.spawn, s.refused)
+			case kindRestart:
+				fmt.Fprintf(w, " %d ns/restart %d ns/stop %d refused", s.stop1-s.stop0+s.first-s.spawn, s.stop1-s.stop0, s.refused)
+			case kindFork:
+				fmt.Fprintf(w, " %d ns/fork %d ns/child-writes %d ns/vfork %d ns/posix-spawn %d B/rss", s.forkNs, s.writesNs, s.vforkNs, s.spawnNs, s.rssKB*1024)
 			}
 			fmt.Fprintln(w)
 		}

@@ -87,3 +87,40 @@ func (r *results) paired(a, b benchCase, m metric, f func(x, y float64) float64)
 
 func ratio(x, y float64) float64 { return x / y }
 func minus(x, y float64) float64 { return x - y }
+
+// The first-response, restart and fork-cost metrics.
+var (
+	firstMs   metric = func(s *sample) float64 { return float64(s.first-s.spawn) / 1e6 }
+	refusedN  metric = func(s *sample) float64 { return float64(s.refused) }
+	stopMs    metric = func(s *sample) float64 { return float64(s.stop1-s.stop0) / 1e6 }
+	restartMs metric = func(s *sample) float64 { return float64(s.stop1-s.stop0+s.first-s.spawn) / 1e6 }
+	forkUs    metric = func(s *sample) float64 { return float64(s.forkNs) / 1e3 }
+	writesUs  metric = func(s *sample) float64 { return float64(s.writesNs) / 1e3 }
+	vforkUs   metric = func(s *sample) float64 { return float64(s.vforkNs) / 1e3 }
+	spawnUs   metric = func(s *sample) float64 { return float64(s.spawnNs) / 1e3 }
+	rssMB     metric = func(s *sample) float64 { return float64(s.rssKB) / 1024 }
+	// The launcher's return and the daemon's main, from the spawn, for
+	// the server programs.
+	serverRetMs  metric = func(s *sample) float64 { return float64(s.ret-s.spawn) / 1e6 }
+	serverMainMs metric = func(s *sample) float64 { return float64(s.main-s.spawn) / 1e6 }
+)
+
+// sum adds a metric over every sample of a case.
+func (r *results) sum(c benchCase, m metric) float64 {
+	t := 0.0
+	for _, v := range r.values(c, m) {
+		t += v
+	}
+	return t
+}
+
+// max is a metric's largest value over the samples of a case.
+func (r *results) max(c benchCase, m metric) float64 {
+	x := math.NaN()
+	for _, v := range r.values(c, m) {
+		if math.IsNaN(x) || v > x {
+			x = v
+		}
+	}
+	return x
+}

@@ -13,7 +13,7 @@ type program struct {
 	tags    []string // build tags
 	ldflags string
 	c       string // a C program: the source under csrc/, built with gcc
-	exp     bool   // built with the -exp cdaemon.c
+	lib     string // "base" or "exp": built against that library source
 }
 
 const staticLD = "-linkmode external -extldflags -static"
@@ -22,8 +22,11 @@ var programs = []program{
 	{key: "floor-go", pkg: "./progs/floor"},
 	{key: "floor-cgo", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: "-linkmode external"},
 	{key: "floor-cgo-static", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo"}, ldflags: staticLD},
-	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}},
-	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD},
+	{key: "cdaemon", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "base"},
+	{key: "cdaemon-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "base"},
+	// The same main package with the naive recipe in its constructor.
+	{key: "naive", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}},
+	{key: "naive-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive"}, ldflags: staticLD},
 	// The re-exec daemonizers are pure Go (no cgo runtime, static binaries):
 	// their fastest build, the one their users get with CGO_ENABLED=0.
 	{key: "go-daemon", pkg: "./progs/godaemon"},
@@ -31,23 +34,42 @@ var programs = []program{
 	{key: "cfork", c: "cfork.c"},
 }
 
-// expPrograms and expVariants are added with -exp FILE: cdaemon built with
-// FILE in place of the library's cdaemon.c, to measure a change in the
-// same rounds as the current code (paired).
-var expPrograms = []program{
-	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, exp: true},
-	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, exp: true},
+// servePrograms are the same programs built with tag benchserve: given
+// $BENCH_PORT they serve HTTP (internal/report/serve.go). cdaemon-cmd is
+// the library's cdaemon command, whose stop the restart cases time.
+var servePrograms = []program{
+	{key: "floor-cgo-serve", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo", "benchserve"}, ldflags: "-linkmode external"},
+	{key: "floor-cgo-static-serve", pkg: "./progs/floor", cgo: true, tags: []string{"benchcgo", "benchserve"}, ldflags: staticLD},
+	{key: "cdaemon-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon", "benchserve"}, lib: "base"},
+	{key: "cdaemon-static-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon", "benchserve"}, ldflags: staticLD, lib: "base"},
+	{key: "naive-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchnaive", "benchserve"}},
+	{key: "go-daemon-serve", pkg: "./progs/godaemon", tags: []string{"benchserve"}},
+	{key: "godaemon-serve", pkg: "./progs/vividcortex", tags: []string{"benchserve"}},
+	{key: "cdaemon-cmd", pkg: "github.com/cdaemon/cdaemon/cdaemon", cgo: true, lib: "base"},
+	{key: "forkcost", c: "forkcost.c"},
 }
 
-var expVariants = []variant{
-	{name: "exp", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=start"},
-	{name: "exp-none", prog: "exp", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, sweep: true, note: "cdaemon dynamic with the -exp cdaemon.c, CDAEMON_WAIT=none"},
-	{name: "exp-static", prog: "exp-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, sweep: true, note: "cdaemon static with the -exp cdaemon.c, CDAEMON_WAIT=start"},
+// expPrograms are built with -exp: cdaemon from another library tree or
+// with changed files, measured in the same rounds as the -base build.
+var expPrograms = []program{
+	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "exp"},
+	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "exp"},
 }
+
+// What a case measures.
+type kind int
+
+const (
+	kindStart    kind = iota // time to the daemon's main, launcher return, peak RSS
+	kindResponse             // spawn to the first HTTP 200, refused connects
+	kindRestart              // stop command to the new instance's first 200
+	kindFork                 // fork, vfork, posix_spawn against resident memory
+)
 
 // A variant is one way of running a program; each is measured at every
 // init weight and size it takes part in.
 type variant struct {
+	kind   kind
 	name   string
 	prog   string
 	args   []string
@@ -56,31 +78,64 @@ type variant struct {
 	sweep  bool // swept over init weights and sizes (the C programs are not)
 	setsid bool // the spawner starts it in a new session
 	note   string
+
+	fg     bool   // a server that does not daemonize: the client starts at spawn
+	listen bool   // the launcher binds the port: CDAEMON_LISTEN=tcp:127.0.0.1:PORT
+	stop   string // restart: "cdaemon" (cdaemon stop PIDFILE) or "kill" (SIGTERM, wait)
+	needs  string // a library feature it needs: "listen" or "stop" (see features)
 }
 
 var variants = []variant{
-	{name: "go", prog: "floor-go", note: "undaemonized, pure Go (floor)"},
-	{name: "cgo", prog: "floor-cgo", note: "undaemonized, cgo runtime, dynamic (floor)"},
-	{name: "cgo-static", prog: "floor-cgo-static", note: "undaemonized, cgo runtime, static (floor)"},
-	{name: "cgo-setsid", prog: "floor-cgo", setsid: true, note: "undaemonized cgo floor started in a new session (a scheduling autogroup of its own, as a daemon after setsid)"},
-	{name: "cdaemon-off", prog: "cdaemon", env: []string{"CDAEMON=off"}, note: "cdaemon binary, CDAEMON=off"},
-	{name: "cdaemon", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=start (default)"},
-	{name: "cdaemon-none", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=none"},
-	{name: "cdaemon-ready", prog: "cdaemon", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=ready"},
-	{name: "cdaemon-static", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=start"},
-	{name: "cdaemon-static-none", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=none"},
-	{name: "cdaemon-static-ready", prog: "cdaemon-static", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=ready"},
-	{name: "go-daemon", prog: "go-daemon", daemon: true, note: "sevlyar/go-daemon v0.1.6: re-exec once"},
-	{name: "godaemon", prog: "godaemon", daemon: true, note: "VividCortex/godaemon v1.0.0: re-exec twice"},
+	{name: "go", prog: "floor-go", sweep: true, note: "undaemonized, pure Go (floor)"},
+	{name: "cgo", prog: "floor-cgo", sweep: true, note: "undaemonized, cgo runtime, dynamic (floor)"},
+	{name: "cgo-static", prog: "floor-cgo-static", sweep: true, note: "undaemonized, cgo runtime, static (floor)"},
+	{name: "cgo-setsid", prog: "floor-cgo", sweep: true, setsid: true, note: "undaemonized cgo floor started in a new session (a scheduling autogroup of its own, as a daemon after setsid)"},
+	{name: "cdaemon-off", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=off"}, note: "cdaemon binary, CDAEMON=off"},
+	{name: "cdaemon", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=start (default)"},
+	{name: "cdaemon-none", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=none"},
+	{name: "cdaemon-ready", prog: "cdaemon", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon dynamic, CDAEMON_WAIT=ready"},
+	{name: "cdaemon-static", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=start"},
+	{name: "cdaemon-static-none", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=none"},
+	{name: "cdaemon-static-ready", prog: "cdaemon-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon static, CDAEMON_WAIT=ready"},
+	{name: "naive", prog: "naive", sweep: true, daemon: true, note: "the same program without cdaemon: the reference recipe (fork, setsid, chdir, umask, fork, stdio to /dev/null) in a C constructor, no checks, no waiting (the floor for forking this binary)"},
+	{name: "naive-static", prog: "naive-static", sweep: true, daemon: true, note: "naive, static"},
+	{name: "go-daemon", prog: "go-daemon", sweep: true, daemon: true, note: "sevlyar/go-daemon v0.1.6: re-exec once"},
+	{name: "godaemon", prog: "godaemon", sweep: true, daemon: true, note: "VividCortex/godaemon v1.0.0: re-exec twice"},
 	{name: "c-nofork", prog: "cfork", args: []string{"nofork"}, note: "C, no fork (fork floor)"},
 	{name: "c-fork", prog: "cfork", args: []string{"fork"}, daemon: true, note: "C, the same double fork"},
 }
 
-func init() {
-	for i := range variants {
-		variants[i].sweep = variants[i].prog != "cfork"
-	}
+var expVariants = []variant{
+	{name: "exp", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=start"},
+	{name: "exp-none", prog: "exp", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, daemon: true, note: "cdaemon dynamic built from the -exp library, CDAEMON_WAIT=none"},
+	{name: "exp-static", prog: "exp-static", sweep: true, env: []string{"CDAEMON=on", "CDAEMON_WAIT=start"}, daemon: true, note: "cdaemon static built from the -exp library, CDAEMON_WAIT=start"},
 }
+
+// responseVariants are the first-response cases: the undaemonized server
+// and each daemonizer, at the -serve-init weights.
+var responseVariants = []variant{
+	{kind: kindResponse, name: "cgo", prog: "floor-cgo-serve", fg: true, note: "the server undaemonized, cgo, dynamic: the client connects from the spawn on"},
+	{kind: kindResponse, name: "cgo-static", prog: "floor-cgo-static-serve", fg: true, note: "the same, static"},
+	{kind: kindResponse, name: "cdaemon-ready", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon, CDAEMON_WAIT=ready: the server listens, then calls cdaemon.Ready()"},
+	{kind: kindResponse, name: "cdaemon-static-ready", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "the same, static"},
+	{kind: kindResponse, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, needs: "listen", daemon: true, note: "cdaemon, CDAEMON_LISTEN (the launcher binds and listens before forking) and CDAEMON_WAIT=none"},
+	{kind: kindResponse, name: "cdaemon-static-listen", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, needs: "listen", daemon: true, note: "the same, static"},
+	{kind: kindResponse, name: "naive", prog: "naive-serve", daemon: true, note: "the naive recipe in the same program's constructor: the launcher exits at once, the client polls until the daemon listens (the floor of forking this server)"},
+	{kind: kindResponse, name: "go-daemon", prog: "go-daemon-serve", daemon: true, note: "sevlyar/go-daemon v0.1.6: the launcher returns once the child is started; the child listens"},
+	{kind: kindResponse, name: "godaemon", prog: "godaemon-serve", daemon: true, note: "VividCortex/godaemon v1.0.0: the same, after two re-execs"},
+}
+
+// restartVariants: a running daemon is stopped and started again on the
+// same port and pidfile, and the client polls for the first 200.
+var restartVariants = []variant{
+	{kind: kindRestart, name: "cdaemon", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_WAIT=ready"},
+	{kind: kindRestart, name: "cdaemon-static", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "the same, static"},
+	{kind: kindRestart, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, stop: "cdaemon", needs: "listen,stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_LISTEN and CDAEMON_WAIT=none"},
+	{kind: kindRestart, name: "go-daemon", prog: "go-daemon-serve", stop: "kill", daemon: true, note: "sevlyar/go-daemon v0.1.6: SIGTERM to the pid in its pidfile, wait until it is gone (polled every 100 µs), start, poll"},
+}
+
+// forkVariant: the fork-cost program at each -forkmem size.
+var forkVariant = variant{kind: kindFork, name: "forkcost", prog: "forkcost", note: "csrc/forkcost.c"}
 
 // A bench case is a variant at one init weight and size: one measurement
 // per round.
@@ -88,6 +143,7 @@ type benchCase struct {
 	v    *variant
 	init time.Duration
 	big  bool
+	mem  int // fork cost: MiB resident
 }
 
 func (c benchCase) size() string {
@@ -97,8 +153,26 @@ func (c benchCase) size() string {
 	return "small"
 }
 
+// String names the case: its benchmark name without "Benchmark", and
+// what -only matches. The start-up cases keep their old names.
 func (c benchCase) String() string {
+	switch c.v.kind {
+	case kindResponse:
+		return fmt.Sprintf("FirstResponse/variant=%s/init=%s", c.v.name, fmtDur(c.init))
+	case kindRestart:
+		return fmt.Sprintf("Restart/variant=%s/init=%s", c.v.name, fmtDur(c.init))
+	case kindFork:
+		return fmt.Sprintf("ForkCost/rss=%dMB", c.mem)
+	}
 	return fmt.Sprintf("variant=%s/init=%s/size=%s", c.v.name, fmtDur(c.init), c.size())
+}
+
+// benchName is the name in benchstat lines.
+func (c benchCase) benchName() string {
+	if c.v.kind == kindStart {
+		return "BenchmarkStartup/" + c.String()
+	}
+	return "Benchmark" + c.String()
 }
 
 func (c benchCase) binary() string {
@@ -108,38 +182,9 @@ func (c benchCase) binary() string {
 	return c.v.prog
 }
 
-// cases lists every case: every swept variant at every init weight (small
-// size) and at no init in the big size; the C programs once.
-func cases(inits []time.Duration, sizes bool) []benchCase {
-	var cs []benchCase
-	for i := range variants {
-		v := &variants[i]
-		if !v.sweep {
-			cs = append(cs, benchCase{v: v})
-			continue
-		}
-		for _, w := range inits {
-			cs = append(cs, benchCase{v: v, init: w})
-		}
-		if sizes {
-			cs = append(cs, benchCase{v: v, big: true})
-		}
-	}
-	return cs
-}
-
 func fmtDur(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
 	return d.String()
-}
-
-func findVariant(name string) *variant {
-	for i := range variants {
-		if variants[i].name == name {
-			return &variants[i]
-		}
-	}
-	return nil
 }

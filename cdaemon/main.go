@@ -1,89 +1,144 @@
-// Command cdaemon is the heartbeat daemon of the reference text, made real:
-// it appends one timestamp line per interval to a file.
+// Command cdaemon runs beside any daemon that uses package cdaemon: it
+// reports on it, stops it and tells it to reload, by its pidfile, acting
+// only on the process that holds the pidfile's lock (see
+// cdaemon.FindDaemon). And it runs the reference text's heartbeat daemon.
 //
-//	go run ./cdaemon -out /tmp/heartbeat.log
-//	tail -f /tmp/heartbeat.log
+//	cdaemon status PIDFILE
+//	cdaemon stop [-timeout D] [-signal SIG] PIDFILE
+//	cdaemon reload PIDFILE
+//	cdaemon heartbeat -out FILE [-interval D]
 //
-// Importing package cdaemon makes it a daemon before main runs. It checks
-// its flags and opens the file, then calls cdaemon.Ready; it makes "ready"
-// its default wait point (wait.go), so a bad flag or path is reported on
-// the terminal it was started from and the launcher exits 1. SIGTERM and
-// SIGINT end it with status 0; SIGHUP reopens the file, for log rotation.
+// Only heartbeat daemonizes (hooks.go); the others run in the foreground.
+//
+// status exits as LSB init scripts do: 0 running, 1 not running but the
+// pidfile is left (the daemon died or exited without removing it), 3 not
+// running (no pidfile), 4 unknown (the pidfile names a process that does
+// not hold its lock, or the lock holder cannot be seen).
+//
+// stop sends SIGTERM (or -signal), waits up to -timeout (10s) for the
+// daemon to exit, then sends SIGKILL and waits as long again, and removes
+// the pidfile. It exits 0 when nothing runs for the pidfile afterwards,
+// including when nothing ran (a stale pidfile is then removed); 1 if it
+// could not stop it or the pidfile names a process that does not hold its
+// lock; 4 if it may not signal the daemon or cannot see who holds the lock.
+//
+// reload sends SIGHUP: 0 sent, 7 not running, 4 not permitted or the lock
+// holder cannot be seen, 1 other errors.
+//
+// A mistake in the command line (an unknown command or flag, a missing or
+// extra argument, a bad signal or duration) exits 2 with a message naming
+// it, as Go's flag package and LSB init scripts do; "cdaemon -h" and
+// "cdaemon CMD -h" print the usage and exit 0. heartbeat reports its
+// mistakes through its launcher, as every start failure: status 1.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
-	"time"
+)
 
-	"github.com/cdaemon/cdaemon"
+const usage = `usage:
+  cdaemon status PIDFILE
+  cdaemon stop [-timeout D] [-signal SIG] PIDFILE
+  cdaemon reload PIDFILE
+  cdaemon heartbeat -out FILE [-interval D]
+
+status exits 0 running, 1 not running but a pidfile is left, 3 not
+running, 4 unknown. stop exits 0 when nothing runs afterwards. reload
+sends SIGHUP, 7 if not running. Command-line mistakes exit 2.
+`
+
+// Exit statuses of the commands (LSB init script actions and status).
+const (
+	exitOK         = 0
+	exitFailed     = 1 // generic error
+	exitUsage      = 2 // a mistake in the command line
+	exitDeadPid    = 1 // status: not running, a pidfile is left
+	exitNotRunning = 3 // status: not running
+	exitUnknown    = 4 // status: unknown; actions: insufficient privilege
+	exitStopped    = 7 // reload: not running
 )
 
 func main() {
-	fs := flag.NewFlagSet(filepath.Base(os.Args[0]), flag.ContinueOnError)
-	out := fs.String("out", "", "`file` to append a timestamp line to (required)")
-	interval := fs.Duration("interval", time.Second, "time between lines")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		cdaemon.Fail(err)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage is a command-line mistake: its message goes with the usage.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return errUsage{fmt.Sprintf(format, args...)}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "cdaemon: missing command\n"+usage)
+		return exitUsage
+	}
+	cmd, args := args[0], args[1:]
+	var status int
+	var err error
+	switch cmd {
+	case "status":
+		status, err = cmdStatus(args, stdout)
+	case "stop":
+		status, err = cmdStop(args, stdout)
+	case "reload":
+		status, err = cmdReload(args, stdout)
+	case "heartbeat":
+		cmdHeartbeat(args) // returns only after -h, in the foreground
+		return exitOK
+	case "-h", "-help", "--h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		err = usageError("unknown command %q; want status, stop, reload or heartbeat", cmd)
+	}
+	var ue errUsage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "cdaemon %s: %s\n%s", cmd, ue.msg, usage)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "cdaemon %s: %v\n", cmd, err)
+	}
+	return status
+}
+
+// parse parses a command's flags and its one PIDFILE argument. For -h it
+// prints the command's usage on stdout and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) (string, error) {
+	fs.Init(fs.Name(), flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run reports errors, with the usage
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: cdaemon %s", fs.Name())
+		fs.VisitAll(func(f *flag.Flag) {
+			name, _ := flag.UnquoteUsage(f)
+			fmt.Fprintf(stdout, " [-%s %s]", f.Name, name)
+		})
+		fmt.Fprintln(stdout, " PIDFILE")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return "", err
+	}
+	if err != nil {
+		return "", usageError("%v", err)
 	}
 	switch {
-	case fs.NArg() > 0:
-		cdaemon.Fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	case *out == "":
-		cdaemon.Fail(errors.New("-out is required: the file to append heartbeats to"))
-	case *interval <= 0:
-		cdaemon.Fail(fmt.Errorf("-interval %v: want a positive duration", *interval))
+	case fs.NArg() == 0:
+		return "", usageError("missing PIDFILE")
+	case fs.NArg() > 1:
+		return "", usageError("unexpected argument %q after PIDFILE", fs.Arg(1))
+	case fs.Arg(0) == "":
+		return "", usageError("PIDFILE is empty")
 	}
-	// The daemon runs in "/": resolve a relative path where it was given.
-	path := *out
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(cdaemon.Info().Dir, path)
-	}
-	if err := run(path, *interval); err != nil {
-		cdaemon.Fail(err)
-	}
-}
-
-func open(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-}
-
-func run(path string, interval time.Duration) error {
-	f, err := open(path)
-	if err != nil {
-		return err
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	if err := cdaemon.Ready(); err != nil {
-		return err
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case now := <-tick.C:
-			// The reference text's line: date +%F-%H%M%S
-			if _, err := fmt.Fprintln(f, now.Format("2006-01-02-150405")); err != nil {
-				fmt.Fprintf(os.Stderr, "heartbeat: %v\n", err)
-			}
-		case sig := <-sigs:
-			if sig != syscall.SIGHUP {
-				return f.Close()
-			}
-			// Log rotation: the old file was moved away; start a new one.
-			nf, err := open(path)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "heartbeat: reopen: %v (keeping the old file)\n", err)
-				continue
-			}
-			f.Close()
-			f = nf
-		}
-	}
+	return fs.Arg(0), nil
 }

@@ -24,7 +24,7 @@ func TestInfo(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			env := []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready"}
+			env := []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready", "CDAEMON_STDOUT=out.log"}
 			if !daemon {
 				env = append(env, "CDAEMON=off")
 			}
@@ -40,15 +40,19 @@ func TestInfo(t *testing.T) {
 			assert.Equal(t, "ready", info.Wait)
 			assert.Positive(t, info.Entry)
 			assert.Less(t, info.Entry, rep.Now, "Entry is on CLOCK_MONOTONIC, before main")
+			// The pidfile is locked in the foreground too (one
+			// instance per pidfile, always).
+			assert.Equal(t, filepath.Join(wd, "p.pid"), info.Pidfile)
 			if daemon {
 				assert.Equal(t, "auto", info.Mode)
 				assert.Empty(t, info.Reason)
-				assert.Equal(t, filepath.Join(wd, "p.pid"), info.Pidfile)
+				assert.Equal(t, filepath.Join(wd, "out.log"), info.Stdout)
+				assert.Empty(t, info.Stderr, "stderr on /dev/null")
 			} else {
 				assert.Equal(t, "off", info.Mode)
 				assert.Equal(t, "CDAEMON=off", info.Reason)
-				assert.Empty(t, info.Pidfile, "no pidfile in the foreground")
-				assert.NoFileExists(t, filepath.Join(dir, "p.pid"))
+				assert.Empty(t, info.Stdout, "stdio untouched in the foreground")
+				assert.Empty(t, info.Stderr)
 			}
 		})
 	}

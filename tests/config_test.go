@@ -13,26 +13,35 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// cquote is a value as cdaemon's messages quote it: control bytes, quotes
-// and backslashes as \xNN; a long value is cut, so only its start is given
-// (without the closing quote).
+// cquote is a value as cdaemon's messages quote it: control bytes (C1
+// controls included), bytes that are not UTF-8, quotes and backslashes as
+// \xNN; a long value is cut, so only its start is given (without the
+// closing quote).
 func cquote(v string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		if i == 100 {
+	for i := 0; i < len(v); {
+		if i >= 100 {
 			return b.String()
 		}
-		if c := v[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
-			fmt.Fprintf(&b, "\\x%02x", c)
-		} else {
-			b.WriteByte(c)
+		r, n := utf8.DecodeRuneInString(v[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r < 0x20, r == 0x7f, r == '"', r == '\\':
+			fmt.Fprintf(&b, "\\x%02x", v[i])
+			i++
+			continue
+		case r >= 0x80 && r <= 0x9f:
+			fmt.Fprintf(&b, "\\x%02x\\x%02x", v[i], v[i+1])
+		default:
+			b.WriteString(v[i : i+n])
 		}
+		i += n
 	}
 	return b.String() + `"`
 }

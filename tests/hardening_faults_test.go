@@ -34,7 +34,7 @@ func TestHardeningInjectedFaults(t *testing.T) {
 		status int
 		msg    []string
 	}{
-		{"vfork in launcher", "vfork:launcher:EAGAIN", nil, 71,
+		{"fork in launcher", "fork:launcher:EAGAIN", nil, 71,
 			[]string{"fork", "Resource temporarily unavailable"}},
 		{"fork in middle", "fork:middle:EAGAIN", nil, 71,
 			[]string{"fork", "Resource temporarily unavailable"}},

@@ -67,6 +67,12 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if cdaemon.Daemonized() {
+		// Our launcher waits for this (foreground.go): fail the start,
+		// so go test fails rather than pass having run nothing.
+		cdaemon.Fail(errors.New("the tests' own test binary daemonized, so no test can " +
+			"report: CDAEMON=on in the environment, or the cdaemon_wanted hook was ignored"))
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: cannot become a child subreaper:", err)
 		return 1

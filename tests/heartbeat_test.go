@@ -34,9 +34,10 @@ func lines(path string) []string {
 
 // startHeartbeat starts the command with a relative -out and returns the
 // run, the daemon's pid and the absolute path of its file.
-func startHeartbeat(t *testing.T) (*Run, int, string) {
+func startHeartbeat(t *testing.T, env ...string) (*Run, int, string) {
 	t.Helper()
-	r := Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=hb.pid"}, "-out", "hb.log", "-interval", "10ms")
+	r := Launch(t, heartbeat(t), append([]string{"CDAEMON_PIDFILE=hb.pid"}, env...),
+		"heartbeat", "-out", "hb.log", "-interval", "10ms")
 	r.RequireStatus(t, 0)
 	pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(r.Dir, "hb.pid"))))
 	require.NoError(t, err)
@@ -121,7 +122,8 @@ func TestHeartbeatBadArguments(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := Launch(t, heartbeat(t), append([]string{"CDAEMON_PIDFILE=hb.pid"}, tc.env...), tc.args...)
+			r := Launch(t, heartbeat(t), append([]string{"CDAEMON_PIDFILE=hb.pid"}, tc.env...),
+				append([]string{"heartbeat"}, tc.args...)...)
 			r.RequireStatus(t, tc.status)
 			assert.Contains(t, r.Stderr, tc.msg)
 			if tc.status == 0 {
@@ -131,6 +133,41 @@ func TestHeartbeatBadArguments(t *testing.T) {
 				r.Track(pid)
 				assert.Equal(t, 1, r.WaitExit(t, pid).ExitStatus())
 			}
+			r.RequireGone(t)
+		})
+	}
+}
+
+// SIGHUP also reopens the daemon's own log (cdaemon.ReopenLogs): after
+// both files are moved away, the message about an -out it cannot reopen
+// lands in the new log, not the rotated one.
+func TestHeartbeatReopensLogOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	r, pid, out := startHeartbeat(t, "CDAEMON_LOG=hb.err")
+	log := filepath.Join(r.Dir, "hb.err")
+	eventually(t, "a first line", func() bool { return len(lines(out)) >= 1 })
+	require.NoError(t, os.Rename(log, log+".1"))
+	require.NoError(t, os.Rename(out, out+".1"))
+	require.NoError(t, os.Mkdir(out, 0o755)) // -out cannot be reopened
+	require.NoError(t, syscall.Kill(pid, syscall.SIGHUP))
+	eventually(t, "the reopen error in the new log", func() bool { return len(lines(log)) >= 1 })
+	assert.Equal(t, []string{"heartbeat: reopen: open " + out + ": is a directory (keeping the old file)"}, lines(log))
+	assert.Empty(t, readFile(t, log+".1"), "nothing in the rotated log")
+	assert.True(t, alive(pid))
+}
+
+// Asked for help, it stays in the foreground (the cdaemon_wanted hook),
+// so the usage reaches the terminal; nothing is left running.
+func TestHeartbeatHelpInForeground(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{"-h", "-help", "--help"} {
+		t.Run(h, func(t *testing.T) {
+			t.Parallel()
+			r := Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=hb.pid"}, "heartbeat", "-out", "x", h)
+			r.RequireStatus(t, 0)
+			assert.Contains(t, r.Stderr, "Usage of cdaemon heartbeat:")
+			assert.Contains(t, r.Stderr, "-interval duration")
+			assert.NoFileExists(t, filepath.Join(r.Dir, "x"))
 			r.RequireGone(t)
 		})
 	}

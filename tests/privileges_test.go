@@ -9,9 +9,18 @@ package tests
 // nobody/nogroup.
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
 	"math/rand"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +28,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -498,4 +508,52 @@ func TestStaticBuildIds(t *testing.T) {
 		assert.Equal(t, "", st["Groups"], "thread %s: no groups without the database", tid)
 	}
 	assert.Empty(t, rep.Info.User)
+}
+
+// README's "Starting as root", run as written there: root's launcher binds
+// a port below 1024 and root's shell opens the key (0600, in a directory
+// only root can enter) at descriptor 4; the daemon serves HTTPS as nobody.
+func TestStartingAsRootExample(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	asroot := program(t, "asroot", "./testdata/asroot", nil)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	site := filepath.Join(t.TempDir(), "site.pem") // the directory is 0700 root
+	require.NoError(t, os.WriteFile(site, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...), 0o600))
+
+	port := freeLowPort(t)
+	r := LaunchOpts(t, asroot, Opts{Shell: "exec 4<" + site, Env: []string{"CDAEMON_USER=nobody",
+		fmt.Sprintf("CDAEMON_LISTEN=tcp:127.0.0.1:%d", port), "CDAEMON_KEEP_FDS=4", "CDAEMON_WAIT=ready",
+		"CDAEMON_NO_NEW_PRIVS=on", "CDAEMON_PIDFILE=site.pid"}})
+	r.RequireStatus(t, 0)
+	pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(r.Dir, "site.pid"))))
+	require.NoError(t, err)
+	r.Track(pid)
+	assert.Equal(t, "65534\t65534\t65534\t65534", procStatus(t, pid)["Uid"])
+
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("hello from pid %d, uid %d\n", pid, nobody), string(body))
+	client.CloseIdleConnections()
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -379,6 +379,60 @@ func TestSurvivesTerminalHangup(t *testing.T) {
 	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the daemon ended with %v", ws)
 }
 
+// The window between the middle's setsid and the daemon's signal reset.
+// When a process group is orphaned while a member is stopped, the kernel
+// sends the group SIGHUP, then SIGCONT; the classic recipe ignores SIGHUP
+// in the middle so the daemon survives that. (Linux does not send them
+// when the middle exits, as the middle's group is orphaned from the start
+// by its setsid; anyone may still signal the group.) The test makes the
+// window: the fault shim holds the daemon at its first step, before any
+// reset; the test stops it, waits for the middle to exit, sends the group
+// SIGHUP and SIGCONT as the kernel would, and lets the daemon go on. It
+// must then start and run, with SIGHUP no longer ignored.
+func TestSurvivesHangupWhileStarting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	pidfile := filepath.Join(dir, "p.pid")
+	r := Spawn(t, probe, Opts{Args: []string{"-listen", "127.0.0.1:0"}, Env: []string{
+		"CDAEMON_PIDFILE=" + pidfile, "LD_PRELOAD=" + faultShim(t), "HFAULT=dup2:daemon:gate=" + gate}})
+	eventually(t, "the daemon held before its first dup2", func() bool {
+		_, err := os.Stat(gate + ".reached")
+		return err == nil
+	})
+	pid := pidFromFile(t, pidfile)
+	st, err := procStat(pid)
+	require.NoError(t, err)
+	group := st.PGRP
+	r.Track(pid, group)
+	require.NotEqual(t, r.Launcher, group, "the daemon is still in the launcher's group")
+
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	eventually(t, "the daemon stopped", func() bool {
+		st, err := procStat(pid)
+		return err == nil && st.State == "T"
+	})
+	eventually(t, "the middle process exited", func() bool { return !alive(group) })
+	require.NoError(t, syscall.Kill(-group, syscall.SIGHUP))
+	require.NoError(t, syscall.Kill(-group, syscall.SIGCONT))
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+
+	r.Wait(t)
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	require.Equal(t, pid, rep.PID)
+	assert.Zero(t, rep.StartSigIgn, "signals ignored when Go starts: %#x", rep.StartSigIgn)
+	port := readFile(t, r.Report+".port")
+	c, err := net.Dial("tcp", "127.0.0.1:"+port)
+	require.NoError(t, err, "the daemon does not serve")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("hello from %d\n", pid), line)
+	ws := r.Stop(t, pid)
+	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the daemon ended with %v", ws)
+}
+
 // sessionMembers lists the live processes in session sid.
 func sessionMembers(sid int) []int {
 	return processes(func(_ int, st Stat) bool { return st.SID == sid && st.State != "Z" })

@@ -135,7 +135,7 @@ func TestTimeout(t *testing.T) {
 			r := Launch(t, probe, env, tc.args...)
 			r.RequireStatus(t, 1)
 			assert.Contains(t, r.Stderr, tc.msg)
-			assert.Contains(t, r.Stderr, "300 ms")
+			assert.Contains(t, r.Stderr, "CDAEMON_TIMEOUT (300ms)")
 			r.RequireGone(t)
 			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"))
 		})

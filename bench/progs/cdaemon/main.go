@@ -1,13 +1,17 @@
-// Command cdaemon is the benchmarked body daemonized by cdaemon: the
-// constructor has already forked twice when main starts. With
-// CDAEMON_WAIT=ready the launcher returns when Ready is called, right
-// after the time is read.
+// Command cdaemon is the benchmarked body daemonized in a C constructor,
+// built two ways from one main package:
+//
+//   - with cdaemon (tag benchcdaemon, lib.go): the constructor has already
+//     forked twice when main starts; with CDAEMON_WAIT=ready the launcher
+//     returns when Ready is called, right after the time is read.
+//   - with the naive recipe (tag benchnaive, naive.c): the reference text's
+//     steps in a constructor of this same binary, without cdaemon, without
+//     checks and without waiting. It is the floor for forking this binary.
 package main
 
 import (
 	"os"
 
-	"github.com/cdaemon/cdaemon"
 	_ "github.com/cdaemon/cdaemon/bench/internal/heavy"
 	"github.com/cdaemon/cdaemon/bench/internal/report"
 	_ "github.com/cdaemon/cdaemon/bench/internal/weight"
@@ -15,12 +19,9 @@ import (
 
 func main() {
 	t := report.Now()
-	if cdaemon.Daemonized() == (os.Getenv("CDAEMON") == "off") {
-		os.Stderr.WriteString("bench program: cdaemon: unexpected state: " + cdaemon.Info().Reason + "\n")
+	if why := checkDaemonized(); why != "" {
+		os.Stderr.WriteString("bench program: " + why + "\n")
 		os.Exit(3)
 	}
-	if err := cdaemon.Ready(); err != nil {
-		cdaemon.Fail(err)
-	}
-	report.Send(t, int64(cdaemon.Info().Entry))
+	report.Start(t, ready, entry())
 }

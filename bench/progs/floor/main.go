@@ -12,5 +12,5 @@ import (
 
 func main() {
 	t := report.Now()
-	report.Send(t)
+	report.Start(t, nil)
 }

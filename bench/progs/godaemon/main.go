@@ -16,7 +16,8 @@ import (
 )
 
 func main() {
-	ctx := &daemon.Context{WorkDir: "/"}
+	// The restart cases give a pidfile, as an operator would.
+	ctx := &daemon.Context{WorkDir: "/", PidFileName: os.Getenv("BENCH_PIDFILE"), PidFilePerm: 0o644}
 	child, err := ctx.Reborn()
 	if child != nil {
 		// The launcher. Reborn can return an error here although the
@@ -31,6 +32,6 @@ func main() {
 		os.Exit(1)
 	}
 	t := report.Now()
-	report.Send(t)
+	report.Start(t, nil)
 	ctx.Release()
 }

@@ -20,5 +20,5 @@ func main() {
 		os.Exit(1)
 	}
 	t := report.Now()
-	report.Send(t)
+	report.Start(t, nil)
 }

@@ -4,13 +4,11 @@
  *
  *	HFAULT=call:role:action[:match]
  *
- * call    fork, vfork, setsid, open, dup2, write, pwrite, ftruncate, pipe2,
- *         flock
+ * call    fork, setsid, open (open and openat), dup2, write, pwrite,
+ *         ftruncate, pipe2, flock
  * role    launcher, middle, daemon or any. The process the test started
- *         is the launcher (its pid is kept at load); the daemon is the
- *         child of the fork() the shim sees; any other process is the
- *         middle (made by vfork, which no shim can wrap: a function
- *         that returns twice on a shared stack cannot be interposed).
+ *         is the launcher (its pid is kept at load); the child of its
+ *         fork() is the middle, and the middle's child is the daemon.
  * action  an errno name (EAGAIN, ENOMEM, EPERM, EIO, ENOSPC, EACCES,
  *         EMFILE, EBADF, EROFS): the call fails with it;
  *         kill: the process kills itself with SIGKILL at the call;
@@ -38,7 +36,7 @@
 #include <unistd.h>
 
 static pid_t launcher; /* the pid at load */
-static int forked;     /* set in fork()'s child: this is the daemon */
+static int forks;      /* fork()s between the launcher and this process */
 
 __attribute__((constructor)) static void remember_launcher(void)
 {
@@ -68,7 +66,7 @@ static void parse(void)
 
 static int role_matches(void)
 {
-	const char *me = getpid() == launcher ? "launcher" : forked ? "daemon" : "middle";
+	const char *me = getpid() == launcher ? "launcher" : forks == 1 ? "middle" : "daemon";
 	return !strcmp(role, "any") || !strcmp(role, me);
 }
 
@@ -128,19 +126,8 @@ pid_t fork(void)
 		return -1;
 	pid_t pid = real();
 	if (pid == 0)
-		forked = 1;
+		forks++;
 	return pid;
-}
-
-/* vfork cannot be interposed (a function that returns twice on a shared
- * stack); when no fault is due the caller gets a real fork, which it
- * cannot tell apart, and the child is still the middle (forked stays 0). */
-pid_t vfork(void)
-{
-	REAL(pid_t, "fork", void);
-	if (fault("vfork", NULL) < 0)
-		return -1;
-	return real();
 }
 
 pid_t setsid(void)
@@ -212,6 +199,22 @@ int flock(int fd, int op)
 	}
 OPEN(open, "open")
 OPEN(open64, "open64")
+
+#define OPENAT(fn, realname) \
+	int fn(int dirfd, const char *path, int flags, ...) \
+	{ \
+		mode_t mode = 0; \
+		REAL(int, realname, int, const char *, int, ...); \
+		if (flags & (O_CREAT | O_TMPFILE)) { \
+			va_list ap; \
+			va_start(ap, flags); \
+			mode = va_arg(ap, mode_t); \
+			va_end(ap); \
+		} \
+		return fault("open", path) < 0 ? -1 : real(dirfd, path, flags, mode); \
+	}
+OPENAT(openat, "openat")
+OPENAT(openat64, "openat64")
 
 int __open_2(const char *path, int flags)
 {

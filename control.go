@@ -1,0 +1,422 @@
+//go:build linux
+
+package cdaemon
+
+// Status, signal and stop by pidfile, acting only on the process that
+// holds the pidfile's lock. The pid written in the file is a claim, not a
+// fact: a daemon that exited leaves its pid behind for the kernel to reuse,
+// and a daemon running with fewer privileges than the one who stops it can
+// write any pid through the descriptor it keeps (the CVE-2017-11746 class:
+// a root "stop" aimed at another process). The lock is a fact the kernel
+// keeps: /proc/PID/fdinfo/N shows a "lock:" line on every descriptor that
+// refers to the open file holding a flock, in every process that shares it.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors FindDaemon, Daemon.Signal and Daemon.Stop wrap in a *PidfileError.
+var (
+	// ErrNotRunning: no process holds the pidfile's lock. The file is a
+	// stale one a daemon left when it exited.
+	ErrNotRunning = errors.New("not running")
+	// ErrNotHolder: the pidfile's lock is held, but not by the process the
+	// file names (or the file names none: a start in progress has not
+	// written its pid yet). Nothing is signalled: the file may have been
+	// rewritten to aim at another process.
+	ErrNotHolder = errors.New("the pid it names does not hold its lock")
+	// ErrHolderHidden: the pidfile's lock is held (/proc/locks shows it) by
+	// a process whose descriptors this user cannot read, or that is
+	// outside this pid namespace.
+	ErrHolderHidden = errors.New("locked by a process this user cannot see")
+	// ErrStillLocked: Stop saw the daemon exit, but other processes still
+	// hold the lock (children that inherited it). Stop signals only the
+	// daemon; they are listed in PidfileError.Holders.
+	ErrStillLocked = errors.New("still locked after the daemon exited")
+	// ErrLocked: RemoveStalePidfile found the pidfile locked: it is not
+	// stale.
+	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
+	// ErrNotPidfile: the path names a symbolic link, a directory or another
+	// file that is not regular; cdaemon never locks such a file.
+	ErrNotPidfile = errors.New("not a regular file")
+)
+
+// A PidfileError says why FindDaemon, Signal or Stop did not act, with the
+// pid the file names and the processes that hold its lock.
+type PidfileError struct {
+	Path    string // the pidfile
+	PID     int    // the pid the file names, or 0 if none
+	Holders []int  // the processes that hold its lock, if any
+	Err     error  // one of the Err* values, or the failing call's error
+}
+
+func (e *PidfileError) Error() string {
+	msg := "cdaemon: pidfile " + e.Path + ": "
+	switch {
+	case errors.Is(e.Err, ErrNotHolder) && e.PID == 0:
+		msg += "it names no pid"
+	case errors.Is(e.Err, ErrNotHolder) && e.PID == 1:
+		msg += "it names pid 1, which is never taken for a daemon"
+	case errors.Is(e.Err, ErrNotHolder):
+		msg += "it names pid " + strconv.Itoa(e.PID) + ", which does not hold its lock"
+	case e.PID > 0 && errors.Is(e.Err, ErrNotRunning):
+		msg += e.Err.Error() + " (it names pid " + strconv.Itoa(e.PID) + ", which holds no lock on it)"
+	default:
+		msg += e.Err.Error()
+	}
+	if len(e.Holders) > 0 {
+		msg += "; its lock is held by " + pids(e.Holders)
+	}
+	return msg
+}
+
+func (e *PidfileError) Unwrap() error { return e.Err }
+
+func pids(list []int) string {
+	s := make([]string, len(list))
+	for i, p := range list {
+		s[i] = strconv.Itoa(p)
+	}
+	if len(s) == 1 {
+		return "pid " + s[0]
+	}
+	return "pids " + strings.Join(s, ", ")
+}
+
+// A Daemon is a running process found by FindDaemon: the holder of a
+// pidfile's lock whose pid the file names. It is held by a pidfd, so
+// Signal and Stop reach that process or none, even once its pid is reused.
+// Close releases it.
+type Daemon struct {
+	PID     int    // its pid
+	Pidfile string // the pidfile it was found by, as given to FindDaemon
+
+	pidfd    int
+	dev, ino uint64 // the pidfile's identity when it was found
+}
+
+// FindDaemon finds the daemon that runs for the pidfile at path: the
+// process that holds the file's flock and whose pid the file names. The
+// lock may be shared by several processes (a launcher still waiting for
+// its daemon, a child that inherited the descriptor without exec); the one
+// the file names is the daemon, the others are only listed in errors.
+// A program that locked its pidfile in the foreground is found the same
+// way.
+//
+// FindDaemon never trusts the pid in the file alone. It fails with:
+//   - an *fs.PathError if path cannot be examined (fs.ErrNotExist: no
+//     pidfile, so nothing runs);
+//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - ErrNotRunning if no process holds the lock (a stale pidfile);
+//   - ErrNotHolder if the lock is held but the file names another pid or
+//     none (a start in progress, or a rewritten file), with the holders;
+//   - ErrHolderHidden if the lock is held by processes this user cannot
+//     see (another user's, without privilege; another pid namespace);
+//   - ErrNotHolder too if the file names pid 1 or the caller itself,
+//     which FindDaemon never returns as a daemon.
+//
+// The Err* values come wrapped in a *PidfileError.
+func FindDaemon(path string) (*Daemon, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() || !ok {
+		return nil, &PidfileError{Path: path, Err: ErrNotPidfile}
+	}
+	named, err := readPid(path, st)
+	if err != nil {
+		return nil, err
+	}
+	// A pid can be reused between the scan and pidfd_open: open the pidfd
+	// first, then check the process it names holds the lock and is still
+	// alive (so the pid was not reused between the two).
+	fail := func(err error) (*Daemon, error) {
+		holders, hidden := lockHolders(st.Dev, st.Ino)
+		if err == nil {
+			switch {
+			case len(holders) == 0 && (hidden || lockedInProc(st.Dev, st.Ino)):
+				err = ErrHolderHidden
+			case len(holders) == 0:
+				err = ErrNotRunning
+			default:
+				err = ErrNotHolder
+			}
+		}
+		return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: err}
+	}
+	if named <= 1 || named == os.Getpid() {
+		return fail(nil)
+	}
+	fd, err := unix.PidfdOpen(named, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return fail(nil)
+	}
+	if err != nil {
+		return fail(os.NewSyscallError("pidfd_open", err))
+	}
+	d := &Daemon{PID: named, Pidfile: path, pidfd: fd, dev: st.Dev, ino: st.Ino}
+	if !holds(named, st.Dev, st.Ino) || d.exited(0) {
+		d.Close()
+		return fail(nil)
+	}
+	return d, nil
+}
+
+// readPid reads the pid a pidfile names: decimal digits and a newline, or
+// 0 if it holds anything else. It reads the file it examined (st), without
+// following a link or blocking on a FIFO swapped in meanwhile.
+func readPid(path string, st *syscall.Stat_t) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: errors.New("replaced while being read")}
+	}
+	buf := make([]byte, 32)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		return 0, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	s := strings.TrimSuffix(string(buf[:max(n, 0)]), "\n")
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 || s[0] == '+' {
+		return 0, nil
+	}
+	return pid, nil
+}
+
+// lockHolders lists the processes that hold a flock on the file dev:ino,
+// from /proc/PID/fdinfo; hidden reports that some process's descriptors
+// could not be read (another user's, without privilege).
+func lockHolders(dev, ino uint64) (holders []int, hidden bool) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		h, err := holdsErr(pid, dev, ino)
+		if h {
+			holders = append(holders, pid)
+		}
+		hidden = hidden || errors.Is(err, fs.ErrPermission)
+	}
+	return holders, hidden
+}
+
+// holds reports whether process pid holds a flock on the file dev:ino.
+func holds(pid int, dev, ino uint64) bool {
+	h, _ := holdsErr(pid, dev, ino)
+	return h
+}
+
+func holdsErr(pid int, dev, ino uint64) (bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	ents, err := os.ReadDir(dir + "/fd")
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(dir+"/fd/"+e.Name(), &st) != nil || st.Dev != dev || st.Ino != ino {
+			continue
+		}
+		info, err := os.ReadFile(dir + "/fdinfo/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			// lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:9977989 0 EOF
+			if strings.HasPrefix(line, "lock:") && strings.Contains(line, " FLOCK ") {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// lockedInProc reports whether /proc/locks shows a flock on dev:ino. It
+// lists every lock in the system, whoever holds it, but names only the
+// process that took it (the launcher, long gone), so it tells only whether
+// the file is locked.
+func lockedInProc(dev, ino uint64) bool {
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	// 1: FLOCK  ADVISORY  WRITE 4242 fe:00:9977989 0 EOF
+	want := fmt.Sprintf(" %02x:%02x:%d ", unix.Major(dev), unix.Minor(dev), ino)
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if line := s.Text(); strings.Contains(line, " FLOCK ") && strings.Contains(line, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// Signal sends sig to the daemon. It fails with ErrNotRunning (in a
+// *PidfileError) if the daemon has exited since FindDaemon found it, and
+// with an *os.SyscallError for other errors, such as EPERM when the caller
+// may not signal it.
+func (d *Daemon) Signal(sig syscall.Signal) error {
+	err := unix.PidfdSendSignal(d.pidfd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return &PidfileError{Path: d.Pidfile, PID: d.PID, Err: ErrNotRunning}
+	}
+	if err != nil {
+		return os.NewSyscallError("pidfd_send_signal "+sig.String(), err)
+	}
+	return nil
+}
+
+// Stop stops the daemon: it sends sig (SIGTERM if 0), waits up to timeout
+// for the daemon to exit, sends SIGKILL if it has not and waits up to
+// timeout again. Then it waits, within the same bound, until no process
+// holds the pidfile's lock, and removes the pidfile if the path still
+// names the file it found and nobody locked it meanwhile (a daemon that
+// started in between keeps its file). killed reports that SIGKILL was
+// needed. A daemon that has already exited counts as stopped.
+//
+// Stop signals only the daemon. It fails with:
+//   - an *os.SyscallError if a signal cannot be sent (EPERM);
+//   - ErrStillLocked, with the holders, if the daemon exited but other
+//     processes still hold the lock (children it forked without exec);
+//   - an error saying the daemon survived SIGKILL for timeout (a process
+//     stuck in the kernel);
+//   - an *fs.PathError if the pidfile cannot be removed.
+func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, err error) {
+	if sig == 0 {
+		sig = unix.SIGTERM
+	}
+	if err := d.Signal(sig); err != nil && !errors.Is(err, ErrNotRunning) {
+		return false, err
+	}
+	if !d.exited(timeout) {
+		killed = true
+		if err := d.Signal(unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+			return true, err
+		}
+		if !d.exited(timeout) {
+			return true, &PidfileError{Path: d.Pidfile, PID: d.PID,
+				Err: fmt.Errorf("pid %d survived SIGKILL for %v", d.PID, timeout)}
+		}
+	}
+	// The daemon is gone; a launcher still waiting for it exits on its
+	// own, a child that inherited the lock may not.
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		holders, _ := lockHolders(d.dev, d.ino)
+		if len(holders) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return killed, &PidfileError{Path: d.Pidfile, PID: d.PID, Holders: holders, Err: ErrStillLocked}
+		}
+		time.Sleep(pause)
+	}
+	return killed, d.remove()
+}
+
+// exited waits up to timeout for the daemon to exit and reports whether it
+// has (a zombie has: it holds no descriptor any more).
+func (d *Daemon) exited(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := max(time.Until(deadline).Milliseconds(), 0)
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(d.pidfd), Events: unix.POLLIN}}, int(min(ms, 1<<30)))
+		if n > 0 {
+			return true
+		}
+		if err != nil && err != unix.EINTR {
+			return false
+		}
+		if err == nil && ms == 0 {
+			return false
+		}
+	}
+}
+
+// remove removes the pidfile if the path still names the file found.
+func (d *Daemon) remove() error {
+	_, err := removeUnlocked(d.Pidfile, &unix.Stat_t{Dev: d.dev, Ino: d.ino})
+	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotPidfile) {
+		return nil // a new start holds it; or another file now
+	}
+	return err
+}
+
+// RemoveStalePidfile removes the pidfile at path if no process holds its
+// lock: what a daemon that exited leaves behind. It takes the lock itself
+// while it removes the file, so a start that tries to take the file over
+// meanwhile is refused as already running (and the next one creates a new
+// file), and it never removes a file a daemon holds. removed is false if
+// there was no file. It fails with:
+//   - ErrLocked (in a *PidfileError) if a process holds the lock;
+//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - an *fs.PathError if the file cannot be opened, locked or removed.
+func RemoveStalePidfile(path string) (removed bool, err error) {
+	return removeUnlocked(path, nil)
+}
+
+// removeUnlocked removes path under its lock, if it is the file want
+// (dev and inode; any regular file if nil).
+func removeUnlocked(path string, want *unix.Stat_t) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err == unix.ENOENT {
+		return false, nil
+	}
+	if err == unix.ELOOP {
+		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
+	}
+	if err != nil {
+		return false, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st, now unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	same := func(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || (want != nil && !same(&st, want)) {
+		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
+		return false, &PidfileError{Path: path, Err: ErrLocked}
+	} else if err != nil {
+		return false, &fs.PathError{Op: "flock", Path: path, Err: err}
+	}
+	if unix.Lstat(path, &now) != nil || !same(&now, &st) {
+		return false, nil // removed or replaced meanwhile
+	}
+	if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
+		return false, &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return true, nil
+}
+
+// Close releases the daemon's pidfd. The Daemon must not be used after.
+func (d *Daemon) Close() error {
+	if d.pidfd < 0 {
+		return nil
+	}
+	err := unix.Close(d.pidfd)
+	d.pidfd = -1
+	return err
+}

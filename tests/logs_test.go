@@ -1,0 +1,106 @@
+package tests
+
+// cdaemon.ReopenLogs, for logrotate's create mode: after the log files
+// are renamed, the daemon reopens the same paths onto stdout and stderr.
+// The ctl daemon calls it on SIGHUP and writes a line to each on SIGUSR1.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// sameOpenFile reports whether descriptors a and b of pid are the same
+// open file description (kcmp KCMP_FILE).
+func sameOpenFile(t *testing.T, pid, a, b int) bool {
+	t.Helper()
+	const kcmpFile = 0
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpFile, uintptr(a), uintptr(b), 0)
+	require.Zero(t, errno, "kcmp")
+	return r == 0
+}
+
+// hasLines waits until path holds exactly want.
+func hasLines(t *testing.T, path, want string) {
+	t.Helper()
+	eventually(t, path+" holding "+strings.TrimSpace(want), func() bool {
+		b, _ := os.ReadFile(path)
+		return string(b) == want
+	})
+}
+
+func TestReopenLogs(t *testing.T) {
+	t.Parallel()
+	t.Run("one log for both", func(t *testing.T) {
+		t.Parallel()
+		r, rep, _ := startCtl(t, []string{"CDAEMON_LOG=d.log", "CDAEMON_UMASK=077"})
+		log := filepath.Join(r.Dir, "d.log")
+		assert.Equal(t, log, rep.Info.Stdout)
+		assert.Equal(t, log, rep.Info.Stderr)
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1))
+		hasLines(t, log, "out 1\nerr 1\n")
+
+		require.NoError(t, os.Rename(log, log+".1"))
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+		hasLines(t, log, "reopened\n")
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1))
+		hasLines(t, log, "reopened\nout 2\nerr 2\n")
+		assert.Equal(t, "out 1\nerr 1\n", readFile(t, log+".1"), "nothing more in the rotated file")
+
+		fi, err := os.Stat(log)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "0640 whatever the umask")
+		assert.True(t, sameOpenFile(t, rep.PID, 1, 2), "stdout and stderr share one open file")
+		fds := procFDs(t, rep.PID)
+		assert.Zero(t, fds[1].Flags&unix.O_CLOEXEC, "stdout survives exec")
+		assert.Equal(t, unix.O_WRONLY|unix.O_APPEND, fds[1].Flags&(unix.O_ACCMODE|unix.O_APPEND))
+		for fd, f := range fds {
+			if fd > 2 {
+				assert.NotEqual(t, log, f.Target, "no descriptor left over on the log")
+			}
+		}
+	})
+
+	t.Run("separate files, stdin and /dev/null untouched", func(t *testing.T) {
+		t.Parallel()
+		r, rep, _ := startCtl(t, []string{"CDAEMON_STDOUT=o.log", "CDAEMON_STDERR=e.log"})
+		out, errLog := filepath.Join(r.Dir, "o.log"), filepath.Join(r.Dir, "e.log")
+		require.NoError(t, os.Rename(out, out+".1"))
+		require.NoError(t, os.Rename(errLog, errLog+".1"))
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+		hasLines(t, errLog, "reopened\n")
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1))
+		hasLines(t, out, "out 1\n")
+		hasLines(t, errLog, "reopened\nerr 1\n")
+		assert.False(t, sameOpenFile(t, rep.PID, 1, 2))
+		assert.True(t, isDevNull(procFDs(t, rep.PID)[0].Info), "stdin stays /dev/null")
+
+		r2, rep2, _ := startCtl(t, []string{"CDAEMON_STDERR=e.log"})
+		require.NoError(t, syscall.Kill(rep2.PID, syscall.SIGHUP))
+		hasLines(t, filepath.Join(r2.Dir, "e.log"), "reopened\n")
+		assert.True(t, isDevNull(procFDs(t, rep2.PID)[1].Info), "stdout stays /dev/null")
+	})
+
+	// A path that cannot be opened: the error names it and neither
+	// descriptor changes, even the one whose file could be opened.
+	t.Run("error keeps the old files", func(t *testing.T) {
+		t.Parallel()
+		r, rep, _ := startCtl(t, []string{"CDAEMON_STDOUT=o.log", "CDAEMON_STDERR=e.log"})
+		out, errLog := filepath.Join(r.Dir, "o.log"), filepath.Join(r.Dir, "e.log")
+		require.NoError(t, os.Rename(out, out+".1"))
+		require.NoError(t, os.Rename(errLog, errLog+".1"))
+		require.NoError(t, os.Mkdir(errLog, 0o755))
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+		hasLines(t, errLog+".1", "reopen failed: reopen "+errLog+": is a directory\n")
+		require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1))
+		hasLines(t, out+".1", "out 1\n")
+		hasLines(t, errLog+".1", "reopen failed: reopen "+errLog+": is a directory\nerr 1\n")
+		assert.NoFileExists(t, out, "the file it could open is not left behind")
+	})
+}
