@@ -87,8 +87,11 @@
 // never opened through a symbolic link or a second hard link.
 //
 // In auto mode the program stays in the foreground where daemonizing would
-// be wrong: a go test binary; a process that is PID 1 or whose parent is
-// PID 1 (init, a service manager); arguments that ask for help or the
+// be wrong: a go test binary; a process a service manager or supervisor
+// started: PID 1 or a child of PID 1 (init, a service manager), a child of
+// runsv, s6-supervise, supervise, supervisord or systemd (the user
+// manager), or one with NOTIFY_SOCKET set or SYSTEMD_EXEC_PID or LISTEN_PID
+// holding its pid; arguments that ask for help or the
 // version (-h, -help, --help, -version, --version before "--"); or a
 // program whose own cdaemon_wanted function says no. A program defines it
 // in a cgo preamble of its main package to decide from its arguments
@@ -116,8 +119,10 @@
 // The launcher exits with one of the Exit constants below (from
 // sysexits.h), 0 when the daemon reached the wait point, or, if the daemon
 // died before that, the daemon's own exit status (1 if it was 0: it is not
-// up) or 128+signal. In every non-zero case it prints why on its stderr and
-// leaves no process of the start running.
+// up) or 128+signal. A launcher interrupted while it waits, by SIGINT,
+// SIGTERM, SIGHUP or SIGQUIT, stops the daemon and exits 128+signal too.
+// In every non-zero case it prints why on its stderr and leaves no
+// process of the start running.
 package cdaemon
 
 import (
@@ -134,7 +139,7 @@ import (
 const (
 	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
 	ExitUsage      = 64 // invalid CDAEMON_* value
-	ExitSoftware   = 70 // cannot run safely (threads before main, the constructor never ran), or the daemon broke the status protocol
+	ExitSoftware   = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
 	ExitNoUser     = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
 	ExitCantCreate = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
@@ -248,13 +253,16 @@ func Fail(err error) {
 // is told to (SIGHUP, through signal.Notify). It opens each path as the
 // constructor did (write-only, appending, created with mode 0640 whatever
 // the umask), and one open file for both when both name the same path, so
-// their lines stay in order. A descriptor on /dev/null, and every
-// descriptor in the foreground, is left alone.
+// their lines stay in order. In a directory anyone may write to it applies
+// the start's rules: the directory must be sticky, and a symbolic link, a
+// file with other hard links or a file another user owns is refused. A
+// descriptor on /dev/null, and every descriptor in the foreground, is left
+// alone.
 //
 // On error ReopenLogs changes neither descriptor: the daemon keeps writing
 // to the old files. The error is an *fs.PathError naming the path that
 // could not be opened and why (a directory the daemon's user may not write
-// to, a FIFO with no reader, a directory now at the path).
+// to, a FIFO with no reader, a directory now at the path, a refusal above).
 func ReopenLogs() error { return reopenLogs() }
 
 // Listeners returns the sockets CDAEMON_LISTEN bound, in its order, as

@@ -188,7 +188,7 @@ func (rp *report) restart(p printer) {
 	}
 	p("\nPaired per round:\n\n")
 	rp.serveHeader(p, "ratio")
-	for _, b := range []string{"cdaemon", "cdaemon-static", "cdaemon-listen"} {
+	for _, b := range []string{"cdaemon", "cdaemon-static", "cdaemon-listen", "cdaemon-kill"} {
 		if !rp.has(rp.rc(kindRestart, "go-daemon", 0)) || !rp.has(rp.rc(kindRestart, b, 0)) {
 			continue
 		}

@@ -131,6 +131,7 @@ var restartVariants = []variant{
 	{kind: kindRestart, name: "cdaemon", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_WAIT=ready"},
 	{kind: kindRestart, name: "cdaemon-static", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "the same, static"},
 	{kind: kindRestart, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, stop: "cdaemon", needs: "listen,stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_LISTEN and CDAEMON_WAIT=none"},
+	{kind: kindRestart, name: "cdaemon-kill", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "kill", daemon: true, note: "stopped as go-daemon is (SIGTERM to the pid in the pidfile, wait until it is gone), then a start with CDAEMON_WAIT=ready: against `cdaemon`, what the stop command costs"},
 	{kind: kindRestart, name: "go-daemon", prog: "go-daemon-serve", stop: "kill", daemon: true, note: "sevlyar/go-daemon v0.1.6: SIGTERM to the pid in its pidfile, wait until it is gone (polled every 100 µs), start, poll"},
 }
 

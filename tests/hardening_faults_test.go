@@ -9,11 +9,13 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -323,4 +325,35 @@ func TestHardeningSecondThreadRefused(t *testing.T) {
 		r.Wait(t)
 		requireNothingLeft(t, r)
 	})
+}
+
+// Without /proc (a chroot or a container that did not mount it) the
+// threads before main cannot be counted, so forking cannot be known to be
+// safe: refused with 70 and a message saying /proc cannot be read, with
+// nothing forked or created, rather than daemonizing unchecked. The probe
+// runs in its own mount namespace (made private by os/exec) with an empty
+// tmpfs on /proc.
+func TestHardeningNoProcRefused(t *testing.T) {
+	attr := &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	try := exec.Command("/bin/sh", "-c", "mount -t tmpfs none /proc && test ! -e /proc/self")
+	try.SysProcAttr = attr
+	if out, err := try.CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("a mount namespace with an empty /proc (CI runs as root): %v %s", err, out)
+		}
+		t.Skipf("cannot make a mount namespace with an empty /proc (needs root): %v %s", err, out)
+	}
+	for _, mode := range []string{"auto", "on"} {
+		t.Run(mode, func(t *testing.T) {
+			r := LaunchOpts(t, probe, Opts{Attr: attr, Shell: "mount -t tmpfs none /proc || exit 99",
+				Env: []string{"CDAEMON=" + mode, "CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}})
+			r.RequireStatus(t, cdaemon.ExitSoftware)
+			requireOneClearLine(t, r.Stderr, "probe: cdaemon: cannot daemonize safely: /proc/self/task cannot be read",
+				"mount /proc", "CDAEMON=off")
+			requireNothingLeft(t, r)
+			requireNoFile(t, filepath.Join(r.Dir, "p.pid"), "nothing was started")
+			requireNoFile(t, filepath.Join(r.Dir, "log"), "nothing was opened")
+			requireNoFile(t, r.Report, "main never ran")
+		})
+	}
 }

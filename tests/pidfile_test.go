@@ -47,23 +47,37 @@ func TestPidfileLockedWhileRunning(t *testing.T) {
 }
 
 // A pidfile left by a daemon that died (no lock) is taken over, whatever it
-// held: the new content is exactly the new pid, not written over the old.
+// held: the new content is exactly the new pid, not written over the old
+// (the pid is written, then the file cut to its length). The same holds
+// for a program that stays in the foreground: it writes its own pid.
 func TestPidfileStaleTakenOver(t *testing.T) {
 	t.Parallel()
 	for name, old := range map[string]string{
-		"longer pid": "1234567890\n",
+		"longer pid": "12345678901\n",
 		"empty":      "",
 		"garbage":    "not a pid at all, and quite a long line of it\n",
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "p.pid")
-			require.NoError(t, os.WriteFile(path, []byte(old), 0o644))
-			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=" + path}})
-			r.RequireStatus(t, 0)
-			assert.Equal(t, pidText(r.ReadReport(t).PID), readFile(t, path))
-		})
+		for _, fg := range []bool{false, true} {
+			t.Run(name+map[bool]string{false: "", true: ", foreground"}[fg], func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				path := filepath.Join(dir, "p.pid")
+				require.NoError(t, os.WriteFile(path, []byte(old), 0o644))
+				if !fg {
+					r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=" + path}})
+					r.RequireStatus(t, 0)
+					assert.Equal(t, pidText(r.ReadReport(t).PID), readFile(t, path))
+					return
+				}
+				r := Spawn(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + path}})
+				rep := r.ReadReport(t) // the pidfile is written before main
+				require.Equal(t, r.Launcher, rep.PID, "in the foreground")
+				assert.Equal(t, pidText(rep.PID), readFile(t, path))
+				require.NoError(t, syscall.Kill(r.Launcher, syscall.SIGTERM))
+				r.Wait(t)
+				r.RequireStatus(t, 0)
+			})
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -147,6 +148,115 @@ func TestClosedStdioAtLaunch(t *testing.T) {
 			again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
 			again.RequireStatus(t, 75)
 			assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
+		})
+	}
+}
+
+// Logs in a directory anyone can write to (/tmp, a shared spool) follow
+// the pidfile's rules, or anyone could have the daemon (often root) append
+// to a file of their choosing: without the sticky bit the directory is
+// refused (anyone could swap the file); in a sticky one a symbolic link is
+// never followed, and a file someone else owns, or one with other names,
+// is refused. Ours, existing or new, is used. In ordinary directories a
+// log may be a symbolic link. Refused starts run nothing: the targets keep
+// what they held.
+func TestLogsInSharedDirectories(t *testing.T) {
+	t.Parallel()
+	const sticky = 0o777 | os.ModeSticky
+	// target is a file of ours outside the directory, which a link in it
+	// must not reach.
+	target := func(t *testing.T) string {
+		path := filepath.Join(t.TempDir(), "precious")
+		require.NoError(t, os.WriteFile(path, []byte("precious\n"), 0o600))
+		return path
+	}
+	refused := []struct {
+		name, variable string
+		dir            os.FileMode
+		plant          func(t *testing.T, log string) (untouched func())
+		why            string
+	}{
+		{"not sticky", "CDAEMON_STDERR", 0o777, nil, "its directory is writable by anyone and not sticky"},
+		{"symbolic link", "CDAEMON_LOG", sticky, func(t *testing.T, log string) func() {
+			tgt := target(t)
+			require.NoError(t, os.Symlink(tgt, log))
+			return func() { assert.Equal(t, "precious\n", readFile(t, tgt)) }
+		}, "it is a symbolic link, in a directory anyone can write to"},
+		{"dangling symbolic link", "CDAEMON_STDOUT", sticky, func(t *testing.T, log string) func() {
+			tgt := filepath.Join(t.TempDir(), "created")
+			require.NoError(t, os.Symlink(tgt, log))
+			return func() { requireNoFile(t, tgt, "the link was followed") }
+		}, "it is a symbolic link"},
+		{"owned by another user", "CDAEMON_STDOUT", sticky, func(t *testing.T, log string) func() {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to plant a file owned by another user")
+			}
+			require.NoError(t, os.WriteFile(log, []byte("theirs\n"), 0o666))
+			require.NoError(t, os.Chown(log, 65534, 65534))
+			return func() { assert.Equal(t, "theirs\n", readFile(t, log)) }
+		}, "owned by uid 65534, in a directory anyone can write to"},
+		{"hard link", "CDAEMON_LOG", sticky, func(t *testing.T, log string) func() {
+			tgt := target(t)
+			require.NoError(t, os.Link(tgt, log))
+			return func() { assert.Equal(t, "precious\n", readFile(t, tgt)) }
+		}, "it has 2 hard links"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "shared")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			require.NoError(t, os.Chmod(dir, tc.dir))
+			log := filepath.Join(dir, "daemon.log")
+			untouched := func() { requireNoFile(t, log, "the start was refused") }
+			if tc.plant != nil {
+				untouched = tc.plant(t, log)
+			}
+			r := Launch(t, probe, []string{tc.variable + "=" + log}, "-say", "written")
+			r.RequireStatus(t, cdaemon.ExitCantCreate)
+			requireCantCreate(t, r, tc.variable, cquote(log), tc.why)
+			untouched()
+		})
+	}
+
+	accepted := []struct {
+		name  string
+		dir   os.FileMode
+		link  bool   // the log is a symbolic link to a file outside
+		had   string // the log's content before, "" for no file
+		owner bool   // the file is created by the start
+	}{
+		{"sticky, ours", sticky, false, "old line\n", false},
+		{"sticky, created", sticky, false, "", true},
+		{"ordinary directory, symbolic link", 0o755, true, "old line\n", false},
+	}
+	for _, tc := range accepted {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "shared")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			require.NoError(t, os.Chmod(dir, tc.dir))
+			log := filepath.Join(dir, "daemon.log")
+			file := log
+			if tc.link {
+				file = filepath.Join(t.TempDir(), "real.log")
+				require.NoError(t, os.Symlink(file, log))
+			}
+			if tc.had != "" {
+				require.NoError(t, os.WriteFile(file, []byte(tc.had), 0o600))
+			}
+			r := Launch(t, probe, []string{"CDAEMON_LOG=" + log}, "-say", "written")
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t) // the probe writes its lines before the report
+			assert.Equal(t, tc.had+"stdout: written\nstderr: written\n", readFile(t, file))
+			fi, err := os.Stat(file)
+			require.NoError(t, err)
+			if tc.owner {
+				assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+				assert.Equal(t, uint32(os.Geteuid()), fi.Sys().(*syscall.Stat_t).Uid)
+			}
+			r.Stop(t, rep.PID)
+			requireNothingLeft(t, r, rep.PID)
 		})
 	}
 }
