@@ -4,7 +4,9 @@ package cdaemon
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,18 +61,39 @@ func reopenLogs() error {
 }
 
 // openLog opens a log file as the constructor does (cdaemon.c's
-// open_stdio): write-only, appending, created with mode 0640 whatever the
-// umask; never blocking on a FIFO with no reader. The descriptor is above
-// 2 and close-on-exec; created reports that the file did not exist.
+// open_target): write-only, appending, created with mode 0640 whatever the
+// umask; never blocking on a FIFO with no reader; and, in a directory
+// anyone may write to, only a file that is the one it opens: the directory
+// must be sticky, a symbolic link is not followed, and a file someone else
+// owns or with other names (hard links) is refused unless this call created
+// it. The descriptor is above 2 and close-on-exec; created reports that
+// the file did not exist.
 func openLog(path string) (fd int, created bool, err error) {
-	const flags = unix.O_WRONLY | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	refuse := func(why string) (int, bool, error) {
+		return -1, false, &fs.PathError{Op: "reopen", Path: path, Err: errors.New("refusing: " + why)}
+	}
+	var dir unix.Stat_t
+	if unix.Stat(filepath.Dir(path), &dir) != nil {
+		dir = unix.Stat_t{} // the open below says why
+	}
+	shared := dir.Mode&unix.S_IWOTH != 0
+	if shared && dir.Mode&unix.S_ISVTX == 0 {
+		return refuse("its directory is writable by anyone and not sticky, so anyone could replace the file")
+	}
+	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	if shared {
+		flags |= unix.O_NOFOLLOW
+	}
 	fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, 0o640)
 	created = err == nil
 	if err == unix.EEXIST {
 		fd, err = unix.Open(path, flags, 0)
 	}
-	if err == unix.ENXIO {
+	switch {
+	case err == unix.ENXIO:
 		err = errors.New("a FIFO with no reader")
+	case err == unix.ELOOP && shared:
+		return refuse("it is a symbolic link, in a directory anyone can write to")
 	}
 	if err != nil {
 		return -1, false, &fs.PathError{Op: "reopen", Path: path, Err: err}
@@ -81,6 +104,20 @@ func openLog(path string) (fd int, created bool, err error) {
 			unix.Unlink(path)
 		}
 		return -1, false, &fs.PathError{Op: "reopen", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail(err)
+	}
+	if shared && !created && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if int(st.Uid) != unix.Geteuid() {
+			unix.Close(fd)
+			return refuse(fmt.Sprintf("owned by uid %d, in a directory anyone can write to", st.Uid))
+		}
+		if st.Nlink != 1 {
+			unix.Close(fd)
+			return refuse(fmt.Sprintf("it has %d hard links (other names for the same file), in a directory anyone can write to", st.Nlink))
+		}
 	}
 	if created {
 		// O_CREAT's mode is masked by the umask the daemon runs with.

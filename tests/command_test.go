@@ -49,6 +49,15 @@ func TestCommandStatus(t *testing.T) {
 	assert.Equal(t, "cdaemon status: status unknown: cdaemon: pidfile "+pidfile2+": it names pid "+
 		strconv.Itoa(other)+", which does not hold its lock; its lock is held by pid "+strconv.Itoa(rep2.PID)+"\n", c.Stderr)
 	requireAlive(t, other)
+
+	// With CDAEMON_PIDFILE in its environment the command locks the
+	// pidfile itself (75 while the daemon runs), and says so otherwise.
+	stale := filepath.Join(t.TempDir(), "stale.pid")
+	c = Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=" + pidfile2}, "status", pidfile2)
+	c.RequireStatus(t, 75)
+	c = Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=" + stale}, "status", stale)
+	c.RequireStatus(t, 4)
+	assert.Contains(t, c.Stderr, "it names this process, which locked it itself (is CDAEMON_PIDFILE set in its environment?)")
 }
 
 func TestCommandStop(t *testing.T) {

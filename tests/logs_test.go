@@ -103,4 +103,54 @@ func TestReopenLogs(t *testing.T) {
 		hasLines(t, errLog+".1", "reopen failed: reopen "+errLog+": is a directory\nerr 1\n")
 		assert.NoFileExists(t, out, "the file it could open is not left behind")
 	})
+
+	// In a directory anyone can write to, ReopenLogs applies the start's
+	// rules (cdaemon.c's open_target): a symbolic link, a hard link, a
+	// file someone else owns, a directory that lost its sticky bit are
+	// refused, and the daemon keeps writing to the old file.
+	t.Run("shared directory", func(t *testing.T) {
+		t.Parallel()
+		cases := []struct {
+			name  string
+			plant func(t *testing.T, log, victim string)
+			why   string
+		}{
+			{"symbolic link", func(t *testing.T, log, victim string) {
+				require.NoError(t, os.Symlink(victim, log))
+			}, "it is a symbolic link, in a directory anyone can write to"},
+			{"hard link", func(t *testing.T, log, victim string) {
+				require.NoError(t, os.Link(victim, log))
+			}, "it has 2 hard links (other names for the same file), in a directory anyone can write to"},
+			{"not sticky", func(t *testing.T, log, victim string) {
+				require.NoError(t, os.Chmod(filepath.Dir(log), 0o777))
+			}, "its directory is writable by anyone and not sticky, so anyone could replace the file"},
+		}
+		if os.Geteuid() == 0 {
+			cases = append(cases, struct {
+				name  string
+				plant func(t *testing.T, log, victim string)
+				why   string
+			}{"someone else's file", func(t *testing.T, log, victim string) {
+				require.NoError(t, os.WriteFile(log, nil, 0o666))
+				require.NoError(t, os.Chown(log, 65534, 65534))
+			}, "owned by uid 65534, in a directory anyone can write to"})
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				shared := filepath.Join(t.TempDir(), "shared")
+				require.NoError(t, os.Mkdir(shared, 0o755))
+				require.NoError(t, os.Chmod(shared, os.ModeSticky|0o777))
+				log := filepath.Join(shared, "d.log")
+				victim := filepath.Join(t.TempDir(), "victim")
+				require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+				_, rep, _ := startCtl(t, []string{"CDAEMON_LOG=" + log})
+				require.NoError(t, os.Rename(log, log+".1"))
+				tc.plant(t, log, victim)
+				require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+				hasLines(t, log+".1", "reopen failed: reopen "+log+": refusing: "+tc.why+"\n")
+				assert.Equal(t, "precious\n", readFile(t, victim))
+			})
+		}
+	})
 }
