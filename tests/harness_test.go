@@ -50,6 +50,11 @@ type Report struct {
 	StartSigBlk          uint64
 	StartSigIgn          uint64
 	Rseq                 int
+	Setuid0              string
+	Listeners            []string
+	ListenersErr         string
+	ListenersTwice       bool
+	Activation           []string
 }
 
 var (

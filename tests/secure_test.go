@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/cdaemon/cdaemon"
@@ -18,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const nobody = 65534
 
 // privileged copies the probe into a directory anyone may enter, owned by
 // root with the given set-id bits, and returns the directory and the copy.
@@ -46,10 +44,9 @@ func privileged(t *testing.T, bits os.FileMode) (dir, bin string) {
 	return dir, bin
 }
 
-// asNobody runs the program as nobody:nogroup in dir.
-func asNobody(dir string, env []string) Opts {
-	return Opts{Dir: dir, Env: env, Attr: &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: nobody, Gid: nobody, NoSetGroups: true}}}
+// nobodyIn runs the program as nobody:nogroup in dir.
+func nobodyIn(dir string, env []string) Opts {
+	return Opts{Dir: dir, Env: env, Attr: asNobody()}
 }
 
 func TestSecureExecutionRefusesSettings(t *testing.T) {
@@ -70,7 +67,7 @@ func TestSecureExecutionRefusesSettings(t *testing.T) {
 		} {
 			name := bits.String() + "/" + strings.Join(env, ",")
 			t.Run(name, func(t *testing.T) {
-				r := LaunchOpts(t, bin, asNobody(dir, env))
+				r := LaunchOpts(t, bin, nobodyIn(dir, env))
 				r.RequireStatus(t, cdaemon.ExitNoPerm)
 				variable := env[0][:strings.IndexByte(env[0], '=')]
 				requireOneClearLine(t, r.Stderr, variable+" is refused", "setuid")
@@ -86,7 +83,7 @@ func TestSecureExecutionRefusesSettings(t *testing.T) {
 func TestSecureExecutionDefaults(t *testing.T) {
 	t.Parallel()
 	dir, bin := privileged(t, os.ModeSetuid)
-	r := LaunchOpts(t, bin, asNobody(dir, nil))
+	r := LaunchOpts(t, bin, nobodyIn(dir, nil))
 	r.RequireStatus(t, 0)
 	rep := r.ReadReport(t)
 	assert.True(t, rep.Info.Daemonized, "no CDAEMON_*: the built-in defaults, which daemonize")
