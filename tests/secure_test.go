@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 // privileged copies the probe into a directory anyone may enter, owned by
 // root with the given set-id bits, and returns the directory and the copy.
 func privileged(t *testing.T, bits os.FileMode) (dir, bin string) {
