@@ -109,6 +109,7 @@ func TestExitStatusesMatchHeader(t *testing.T) {
 		"OSERR":     cdaemon.ExitOSErr,
 		"CANTCREAT": cdaemon.ExitCantCreate,
 		"TEMPFAIL":  cdaemon.ExitTempFail,
+		"NOUSER":    cdaemon.ExitNoUser,
 		"NOPERM":    cdaemon.ExitNoPerm,
 	}
 	assert.Equal(t, 1, cdaemon.ExitFail)

@@ -49,6 +49,11 @@ type Report struct {
 	Now                  time.Duration
 	StartSigBlk          uint64
 	StartSigIgn          uint64
+	Setuid0              string
+	Listeners            []string
+	ListenersErr         string
+	ListenersTwice       bool
+	Activation           []string
 }
 
 var (

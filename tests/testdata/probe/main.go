@@ -44,6 +44,11 @@ type Report struct {
 	Now                  time.Duration     // CLOCK_MONOTONIC when the report was made
 	StartSigBlk          uint64            // blocked signals before the Go runtime started
 	StartSigIgn          uint64            // ignored signals before the Go runtime started
+	Setuid0              string            // error of setuid(0) on one thread ("" if it worked)
+	Listeners            []string          // -serve-listeners: the listeners' addresses
+	ListenersErr         string            // -serve-listeners: Listeners' error
+	ListenersTwice       bool              // a second Listeners call returned the same listeners
+	Activation           []string          // -activation: "name addr" of each socket found
 }
 
 func main() {
@@ -60,6 +65,9 @@ func main() {
 	runtimeChecks := flag.Bool("runtime", false, "exercise goroutines, timers, network, signals and os/exec")
 	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
 	say := flag.String("say", "", "write this line to stdout and to stderr")
+	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
+	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
+		"found as coreos/go-systemd's activation.Listeners finds them")
 	flag.Parse()
 
 	// Registered first, so no signal a test sends is lost.
@@ -91,6 +99,30 @@ func main() {
 		port := ln.Addr().(*net.TCPAddr).Port
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
+	}
+	if *serveListeners {
+		ls, err := cdaemon.Listeners()
+		if err != nil {
+			r.ListenersErr = err.Error()
+		}
+		again, err2 := cdaemon.Listeners()
+		r.ListenersTwice = err2 == nil && len(again) == len(ls)
+		for i, l := range ls {
+			r.ListenersTwice = r.ListenersTwice && again[i] == l
+			r.Listeners = append(r.Listeners, l.Addr().Network()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
+	if *activation {
+		for _, f := range activationFiles() {
+			l, err := net.FileListener(f)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
+			f.Close()
+			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
+			go serve(l)
+		}
 	}
 	if *child {
 		if err := exec.Command("sleep", "3600").Start(); err != nil {
@@ -142,6 +174,34 @@ func write(path string, b []byte) {
 	}
 }
 
+// activationFiles is coreos/go-systemd's activation.Files(true) (v22),
+// copied so the tests need no dependency: what a program that supports
+// systemd's socket activation sees.
+func activationFiles() []*os.File {
+	defer os.Unsetenv("LISTEN_PID")
+	defer os.Unsetenv("LISTEN_FDS")
+	defer os.Unsetenv("LISTEN_FDNAMES")
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return nil
+	}
+	nfds, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || nfds == 0 {
+		return nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	files := make([]*os.File, 0, nfds)
+	for fd := 3; fd < 3+nfds; fd++ {
+		syscall.CloseOnExec(fd)
+		name := "LISTEN_FD_" + strconv.Itoa(fd)
+		if offset := fd - 3; offset < len(names) && len(names[offset]) > 0 {
+			name = names[offset]
+		}
+		files = append(files, os.NewFile(uintptr(fd), name))
+	}
+	return files
+}
+
 func serve(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -160,6 +220,10 @@ func inspect() Report {
 		Env: os.Environ(),
 	}
 	r.StartSigBlk, r.StartSigIgn = startSignals()
+	// Raw, on this thread only: syscall.Setuid would try every thread.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETUID, 0, 0, 0); e != 0 {
+		r.Setuid0 = e.Error()
+	}
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
 		r.Now = time.Duration(ts.Nano())
