@@ -1661,7 +1661,7 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 {
 	struct stat st;
 	struct holder h = { 0 };
-	char comm[32], proc[64];
+	char raw[32], comm[64], proc[64];
 	long named = read_pid(fd);
 
 	if (fstat(fd, &st) == 0) {
@@ -1673,7 +1673,8 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 		     named);
 	if (each_number("/proc", holds_lock, &h) == 1) {
 		snprintf(proc, sizeof proc, "/proc/%ld/comm", h.pid);
-		escape(comm, sizeof comm, read_small(proc, comm, sizeof comm), strlen(comm));
+		read_small(proc, raw, sizeof raw);
+		escape(comm, sizeof comm, raw, strlen(raw));
 		if (named > 0)
 			bail(CDAEMON_EX_TEMPFAIL,
 			     "already running: %s is locked by pid %ld (%s), not by pid %ld that it "

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -179,4 +180,81 @@ func TestPidfileRemovedWhenStartFails(t *testing.T) {
 			assert.True(t, os.IsNotExist(err), "the pidfile is left after a failed start")
 		})
 	}
+}
+
+// In the foreground the pidfile still means one instance: the process
+// locks it and writes its own pid, under the same rules and refusals.
+func TestPidfileInForeground(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.pid")
+	env := []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + path}
+	first := Spawn(t, probe, Opts{Env: env})
+	eventually(t, "the foreground probe reported", func() bool {
+		_, err := os.Stat(first.Report)
+		return err == nil
+	})
+	rep := first.ReadReport(t)
+	assert.False(t, rep.Info.Daemonized)
+	assert.Equal(t, first.Launcher, rep.PID, "still the process started")
+	assert.Equal(t, pidText(first.Launcher), readFile(t, path))
+	assert.Equal(t, path, rep.Info.Pidfile)
+	fds := procFDs(t, first.Launcher)
+	locked := 0
+	for _, fd := range fds {
+		if fd.Target == path {
+			locked++
+		}
+	}
+	assert.Equal(t, 1, locked, "one descriptor holds the lock: %v", fds)
+
+	for _, mode := range []string{"off", "on"} {
+		second := Launch(t, probe, []string{"CDAEMON=" + mode, "CDAEMON_PIDFILE=" + path})
+		second.RequireStatus(t, cdaemon.ExitTempFail)
+		requireOneClearLine(t, second.Stderr, "already running", "locked by pid "+strconv.Itoa(first.Launcher))
+		second.RequireGone(t)
+	}
+	assert.Equal(t, pidText(first.Launcher), readFile(t, path), "a refused start touched the pidfile")
+
+	link := filepath.Join(dir, "link.pid")
+	require.NoError(t, os.Symlink(path, link))
+	r := Launch(t, probe, []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + link})
+	r.RequireStatus(t, cdaemon.ExitCantCreate)
+	requireOneClearLine(t, r.Stderr, "symbolic link")
+
+	require.NoError(t, syscall.Kill(first.Launcher, syscall.SIGTERM))
+	first.Wait(t)
+	again := Launch(t, probe, []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + path}, "-exit", "0")
+	again.RequireStatus(t, 0)
+	assert.Equal(t, pidText(again.Launcher), readFile(t, path), "the stale pidfile is taken over")
+}
+
+// "Already running" names the process the kernel shows holding the lock,
+// never a pid merely written in the file: here the daemon is dead and a
+// child that inherited its locked descriptor holds the lock.
+func TestPidfileRefusalNamesTheLockHolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.pid")
+	first := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + path, "CDAEMON_WAIT=ready"}, "-share-lock", "-ready")
+	first.RequireStatus(t, 0)
+	daemon := first.ReadReport(t).PID
+	var holder int
+	eventually(t, "the child holding the lock", func() bool {
+		for _, pid := range first.Procs() {
+			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) == "sleep\n" {
+				holder = pid
+			}
+		}
+		return holder != 0
+	})
+	require.NoError(t, syscall.Kill(daemon, syscall.SIGKILL))
+	first.WaitExit(t, daemon)
+	require.Equal(t, pidText(daemon), readFile(t, path), "the file still names the dead daemon")
+
+	second := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + path})
+	second.RequireStatus(t, cdaemon.ExitTempFail)
+	requireOneClearLine(t, second.Stderr, "already running",
+		"locked by pid "+strconv.Itoa(holder)+" (sleep), not by pid "+strconv.Itoa(daemon)+" that it names")
+	second.RequireGone(t)
 }

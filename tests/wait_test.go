@@ -118,10 +118,10 @@ func TestTimeout(t *testing.T) {
 		held bool // before the Go runtime starts
 		msg  string
 	}{
-		{"ready never called", "ready", nil, false, "was not ready within CDAEMON_TIMEOUT"},
+		{"ready never called", "ready", nil, false, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
 		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, "was not ready"},
 		{"a child started", "ready", []string{"-child"}, false, "was not ready"},
-		{"start never reached", "start", nil, true, "was not started within CDAEMON_TIMEOUT"},
+		{"start never reached", "start", nil, true, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,12 @@
  *     read_config must either return a valid configuration or stop with
  *     status 64 and one clear line naming the variable.
  *
+ *   - the raw input as bytes read from the status pipe, for the launcher's
+ *     parse_msg(): every byte there comes from a process that may be less
+ *     privileged than the launcher. It must accept only well-formed
+ *     messages, never read past what it was given, and ask for more bytes
+ *     only while a message could still be whole.
+ *
  * Build (tests/hardening_fuzz_test.go does this):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined fuzz_config.c
  *   gcc -g -fsanitize=address,undefined fuzz_config.c replay.c   (no clang)
@@ -210,8 +216,44 @@ static void check_read_config(char *text)
 		CHECK((unsigned char)fuzz_msg[i] >= 0x20 && fuzz_msg[i] != 0x7f);
 }
 
+static void check_parse_msg(const uint8_t *data, size_t size)
+{
+	/* A copy of exactly size bytes, so ASan sees any read past the end. */
+	unsigned char *buf = malloc(size ? size : 1);
+	size_t off = 0;
+	memcpy(buf, data, size);
+	while (off <= size) {
+		struct msg m;
+		const char *why = NULL;
+		long n = parse_msg(buf + off, size - off, &m, &why);
+		if (n < 0) {
+			CHECK(why && *why);
+			break;
+		}
+		if (n == 0) {
+			/* More is needed: only a short header or a short payload. */
+			CHECK(size - off < CDAEMON_MSG_HEADER ||
+			      size - off < CDAEMON_MSG_HEADER + (size_t)(buf[off + 2] | buf[off + 3] << 8));
+			break;
+		}
+		CHECK((size_t)n == CDAEMON_MSG_HEADER + m.len && (size_t)n <= size - off);
+		CHECK(m.len <= CDAEMON_MSG_MAX);
+		CHECK(m.type == CDAEMON_MSG_PID || m.type == CDAEMON_MSG_STARTED ||
+		      m.type == CDAEMON_MSG_READY || m.type == CDAEMON_MSG_FAILED);
+		CHECK(m.type == CDAEMON_MSG_FAILED || m.status == 0);
+		if (m.type == CDAEMON_MSG_PID)
+			CHECK(m.pid >= 2 && m.pid <= INT_MAX && m.len >= 1 && m.len <= 10);
+		if (m.type == CDAEMON_MSG_STARTED || m.type == CDAEMON_MSG_READY)
+			CHECK(m.len == 0);
+		CHECK(m.text == (const char *)buf + off + CDAEMON_MSG_HEADER);
+		off += n;
+	}
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_parse_msg(data, size);
 	static char buf[65536];
 	if (size >= sizeof buf)
 		size = sizeof buf - 1;
