@@ -479,35 +479,55 @@ func TestPrivilegeRefusals(t *testing.T) {
 	}
 }
 
-// A static build cannot read the user database: numbers work, a name is
-// refused with a message saying why.
+// A static glibc or a musl build cannot read the user database: numbers
+// work, a name is refused with a message saying why.
 func TestStaticBuildIds(t *testing.T) {
 	t.Parallel()
 	needRoot(t)
-	static := program(t, "probe-static", "./testdata/probe", nil, "-ldflags=-extldflags=-static")
-	r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
-	r.RequireStatus(t, 64)
-	requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read the user `+
-		`database: it is linked statically or with musl`)
-	r.RequireGone(t)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		tool [2]string
+	}{
+		{"static-glibc", nil, [2]string{}},
+		{"static-musl", []string{"CC=musl-gcc"}, [2]string{"musl-gcc", "musl-tools"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.tool[0] != "" {
+				needTool(t, tc.tool[0], tc.tool[1])
+			}
+			static := goBuildVariant(t, "probe-"+tc.name, "./testdata/probe", tc.env, staticLink)
+			r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
+			r.RequireStatus(t, 64)
+			requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read `+
+				`the user database: it is linked statically or with musl`)
+			r.RequireGone(t)
 
-	r = Launch(t, static, []string{"CDAEMON_USER=65534"})
-	r.RequireStatus(t, 67)
-	requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or musl build `+
-		`cannot read), so it has no primary group: set CDAEMON_GROUP too`)
+			r = Launch(t, static, []string{"CDAEMON=off", "CDAEMON_USER=65534", "CDAEMON_GROUP=nogroup"})
+			r.RequireStatus(t, 64)
+			requireOneClearLine(t, r.Stderr, `CDAEMON_GROUP="nogroup" is a name`)
 
-	shared := sharedDir(t)
-	report := filepath.Join(shared, "report.json")
-	r = Launch(t, static, []string{"CDAEMON_USER=65534", "CDAEMON_GROUP=65534", "PROBE_REPORT=" + report,
-		"CDAEMON_WAIT=ready"}, "-ready")
-	r.RequireStatus(t, 0)
-	r.Report = report
-	rep := r.ReadReport(t)
-	for tid, st := range tasks(t, rep.PID) {
-		assert.Equal(t, "65534\t65534\t65534\t65534", st["Uid"], "thread %s", tid)
-		assert.Equal(t, "", st["Groups"], "thread %s: no groups without the database", tid)
+			r = Launch(t, static, []string{"CDAEMON_USER=65534"})
+			r.RequireStatus(t, 67)
+			requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or `+
+				`musl build cannot read), so it has no primary group: set CDAEMON_GROUP too`)
+
+			shared := sharedDir(t)
+			report := filepath.Join(shared, "report.json")
+			r = Launch(t, static, []string{"CDAEMON_USER=65534", "CDAEMON_GROUP=65534", "PROBE_REPORT=" + report,
+				"CDAEMON_WAIT=ready"}, "-ready")
+			r.RequireStatus(t, 0)
+			r.Report = report
+			rep := r.ReadReport(t)
+			for tid, st := range tasks(t, rep.PID) {
+				assert.Equal(t, "65534\t65534\t65534\t65534", st["Uid"], "thread %s", tid)
+				assert.Equal(t, "65534\t65534\t65534\t65534", st["Gid"], "thread %s", tid)
+				assert.Equal(t, "", st["Groups"], "thread %s: no groups without the database", tid)
+			}
+			assert.Empty(t, rep.Info.User)
+		})
 	}
-	assert.Empty(t, rep.Info.User)
 }
 
 // README's "Starting as root", run as written there: root's launcher binds
