@@ -165,7 +165,7 @@ func TestReopenLogs(t *testing.T) {
 func TestReopenLogsAfterPrivilegeDrop(t *testing.T) {
 	t.Parallel()
 	needRoot(t)
-	shared := sharedDir(t) // for the report the daemon writes as nobody
+	shared := sharedDir(t)                        // for the report the daemon writes as nobody
 	top, err := os.MkdirTemp("", "cdaemon-logs-") // t.TempDir's parent is 0700
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(top) })
