@@ -221,6 +221,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 static int send_msg(int fd, int type, int status, const char *payload);
 static void pidfile_remove(void);
 static void remove_created_sockets(void);
+static void remove_created_logs(void);
 
 __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, const char *fmt, ...)
 {
@@ -236,6 +237,7 @@ __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, con
 	if (!forked) {
 		pidfile_remove();
 		remove_created_sockets();
+		remove_created_logs();
 	}
 	_exit(status);
 }
@@ -1419,6 +1421,42 @@ static void check_file(const char *var, const char *path, int fd, const struct s
 		     var, quote(path), (unsigned long)st.st_nlink);
 }
 
+/* Log files this start created, by absolute path (the launcher changes
+ * directory before it forks) and identity: a start that fails before the
+ * fork removes them, if the name still refers to the file it created.
+ * After the fork a log is kept: it holds what the daemon said. */
+static struct created_log {
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+} created_logs[2];
+static int ncreated_logs;
+
+static void absolute(char *dst, size_t size, const char *path);
+
+static void note_created_log(const char *path, int fd)
+{
+	struct created_log *l = &created_logs[ncreated_logs];
+	struct stat st;
+	if (ncreated_logs == 2 || fstat(fd, &st) < 0)
+		return;
+	absolute(l->path, sizeof l->path, path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	ncreated_logs++;
+}
+
+static void remove_created_logs(void)
+{
+	for (int i = 0; i < ncreated_logs; i++) {
+		struct created_log *l = &created_logs[i];
+		struct stat st;
+		if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+			unlink(l->path);
+	}
+	ncreated_logs = 0;
+}
+
 /* O_NONBLOCK only while opening: a FIFO with no reader then fails (ENXIO)
  * instead of blocking the launcher forever, and one with no writer yet
  * opens. The daemon gets the descriptor back in blocking mode. Files the
@@ -1437,6 +1475,13 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		created = fd >= 0;
 		if (fd < 0 && errno == EEXIST)
 			fd = open(path, (flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	} else if (flags & O_CREAT) {
+		/* Exclusively first, to know whether this start created it;
+		 * EEXIST also for any symbolic link, which is then followed. */
+		fd = open(path, flags | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+		created = fd >= 0;
+		if (fd < 0 && errno == EEXIST)
+			fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	} else {
 		fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	}
@@ -1449,6 +1494,8 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		     quote(path));
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
+	if (created)
+		note_created_log(path, fd);
 	if (writes)
 		check_file(var, path, fd, &dir, created);
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
