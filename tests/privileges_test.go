@@ -176,8 +176,11 @@ func TestDropPrivileges(t *testing.T) {
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 			} else {
-				r = Spawn(t, probe, Opts{Env: env, Args: []string{"-runtime", "-ready", "-say", "after the drop",
-					"-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
+				stdio, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				require.NoError(t, err)
+				defer stdio.Close()
+				r = Spawn(t, probe, Opts{Env: env, Stdio: stdio, Args: []string{"-runtime", "-ready", "-say",
+					"after the drop", "-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 				assert.Equal(t, r.Launcher, rep.PID, "in the foreground")
@@ -221,21 +224,19 @@ func TestDropPrivileges(t *testing.T) {
 			assert.Equal(t, "nobody", rep.Info.User)
 			assert.Equal(t, "nogroup", rep.Info.Group)
 
+			// The pidfile stays root's, 0644, holding the process's pid.
+			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
+			require.NoError(t, err)
+			assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
+			assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
+			assert.Equal(t, fmt.Sprintf("%d\n", pid), readFile(t, filepath.Join(r.Dir, "p.pid")))
+
 			// The log in a directory only root can enter is written after
-			// the drop; the pidfile stays root's, 0644.
-			if !daemon {
-				return // the foreground keeps its stdio and, for now, has no pidfile
-			}
+			// the drop (in the foreground: its stdio, opened by the test).
 			eventually(t, "the log line", func() bool {
 				b, _ := os.ReadFile(log)
 				return strings.Contains(string(b), "stderr: after the drop")
 			})
-			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
-			{
-				require.NoError(t, err)
-				assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
-				assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
-			}
 		})
 	}
 }
