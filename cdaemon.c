@@ -11,10 +11,16 @@
  *              2. read and validate CDAEMON_*        (bad value: exit 64)
  *              3. decide whether to daemonize         (auto: tests, supervisors)
  *              4. refuse unsafe states                (threads: exit 70)
+ *             4a. look the user up, check privileges, (unknown: 67, not
+ *                 set limits, nice and oom score       allowed: 77)
  *              5. open stdio targets and the pidfile  (exit 73, locked: 75)
+ *             5a. bind and listen at fds 3, 4, ...    (in use: 75, else 73)
  *              6. fork; wait on the status pipe       (exit with the outcome)
  *   middle     7. setsid, fork again, write the pidfile, report the pid
- *   daemon     8. stdio, fds, signals, environment; return to start Go
+ *   daemon     8. stdio, fds, signals, environment;
+ *             8a. chroot, groups, gid, uid, capabilities; return to start Go
+ *
+ * A foreground process does 4a, 5a (and its pidfile) and 8a on itself.
  *
  * Everything up to the first fork fails synchronously on the user's
  * terminal; after it, failures travel back through the status pipe. Both
@@ -36,15 +42,23 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +75,14 @@ struct cdaemon_state cdaemon_state = { .status_fd = -1 };
 /* How long a stopped daemon gets between SIGTERM and SIGKILL. */
 #define GRACE_MS 2000
 #define MAX_KEEP_FDS 64
+#define MAX_LISTEN CDAEMON_MAX_LISTEN
+
+/* One CDAEMON_LISTEN address, parsed. */
+struct listen_addr {
+	char text[128];                /* as given, for messages */
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
 
 struct config {
 	int mode, wait;
@@ -71,6 +93,14 @@ struct config {
 	int keep[MAX_KEEP_FDS];
 	int nkeep;
 	const char *keep_text;
+	/* Privileges and limits; -1 (or NULL, or UNSET) where not set. */
+	const char *user, *group, *root;
+	long long caps;              /* bit n: capability n is kept */
+	const char *caps_text;
+	int no_new_privs, core;
+	long long nofile, nice, oom;
+	struct listen_addr listen[MAX_LISTEN];
+	int nlisten;
 };
 
 /* ---------------------------------------------------------------------
@@ -190,6 +220,8 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 
 static int send_msg(int fd, int type, int status, const char *payload);
 static void pidfile_remove(void);
+static void remove_created_sockets(void);
+static void remove_created_logs(void);
 
 __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, const char *fmt, ...)
 {
@@ -202,8 +234,11 @@ __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, con
 		send_msg(status_fd, CDAEMON_MSG_FAILED, status, buf);
 	else
 		print_line(buf, strlen(buf)); /* after the fork: to the daemon's log */
-	if (!forked)
+	if (!forked) {
 		pidfile_remove();
+		remove_created_sockets();
+		remove_created_logs();
+	}
 	_exit(status);
 }
 
@@ -474,6 +509,223 @@ static int parse_stdout(const char *v, struct config *c) { return parse_path(v, 
 static int parse_stderr(const char *v, struct config *c) { return parse_path(v, &c->err); }
 static int parse_stdin(const char *v, struct config *c) { return parse_path(v, &c->in); }
 static int parse_chdir(const char *v, struct config *c) { return parse_path(v, &c->dir); }
+static int parse_chroot(const char *v, struct config *c) { return parse_path(v, &c->root); }
+
+#define UNSET LLONG_MIN
+
+/* on/off, spelled as CDAEMON accepts them: 1, 0 or -1 for neither. */
+static int parse_bool(const char *v)
+{
+	static const char *on[] = { "on", "1", "true", "yes" };
+	static const char *off[] = { "off", "0", "false", "no" };
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(v, on[i]))
+			return 1;
+		if (!strcasecmp(v, off[i]))
+			return 0;
+	}
+	return -1;
+}
+
+static int parse_no_new_privs(const char *v, struct config *c)
+{
+	return (c->no_new_privs = parse_bool(v)) < 0 ? -1 : 0;
+}
+
+static int parse_core(const char *v, struct config *c)
+{
+	return (c->core = parse_bool(v)) < 0 ? -1 : 0;
+}
+
+/* A decimal integer from lo to hi: digits, a leading '-' only if lo < 0. */
+static int parse_int(const char *v, long long lo, long long hi, long long *dst)
+{
+	const char *p = v;
+	long long n = 0;
+	int neg = *p == '-' && lo < 0;
+	p += neg;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++)
+		if ((n = n * 10 + (*p - '0')) > 1LL << 40) /* beyond every range here */
+			return -1;
+	if (*p)
+		return -1;
+	n = neg ? -n : n;
+	if (n < lo || n > hi)
+		return -1;
+	*dst = n;
+	return 0;
+}
+
+/* The kernel refuses more than fs.nr_open (at most 2^30 - 64, as ints
+ * and bitmaps allow); the Go runtime and stdio need a few. */
+#define NOFILE_MIN 64
+#define NOFILE_MAX 1073741760
+
+static int parse_nofile(const char *v, struct config *c)
+{
+	return parse_int(v, NOFILE_MIN, NOFILE_MAX, &c->nofile);
+}
+
+static int parse_nice(const char *v, struct config *c) { return parse_int(v, -20, 19, &c->nice); }
+static int parse_oom(const char *v, struct config *c) { return parse_int(v, -1000, 1000, &c->oom); }
+
+/*
+ * A user or group: a number below 2^32 - 1 ((uid_t)-1 means "unchanged"
+ * to the kernel), or a name as useradd and the user databases allow:
+ * letters, digits, '.', '_', '-', '@', not starting with '-', perhaps
+ * ending in '$' (machine accounts).
+ */
+static int is_numeric_id(const char *v)
+{
+	long long n;
+	return parse_int(v, 0, 4294967294LL, &n) == 0;
+}
+
+static int parse_id(const char *v, const char **dst)
+{
+	size_t n = strlen(v);
+	if (is_numeric_id(v)) {
+		*dst = v;
+		return 0;
+	}
+	if (!n || n > 255 || v[0] == '-' || strspn(v, "0123456789") == n)
+		return -1; /* all digits: a number out of range, not a name */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = v[i];
+		if (!(isalnum(ch) || ch == '.' || ch == '_' || ch == '-' || ch == '@' ||
+		      (ch == '$' && i == n - 1)))
+			return -1;
+	}
+	*dst = v;
+	return 0;
+}
+
+static int parse_user(const char *v, struct config *c) { return parse_id(v, &c->user); }
+static int parse_group(const char *v, struct config *c) { return parse_id(v, &c->group); }
+
+/* Capability names, indexed by number, as <linux/capability.h> has them
+ * (not included: musl builds have no kernel headers). */
+static const char *const cap_names[] = {
+	"chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid",
+	"setuid", "setpcap", "linux_immutable", "net_bind_service", "net_broadcast",
+	"net_admin", "net_raw", "ipc_lock", "ipc_owner", "sys_module", "sys_rawio",
+	"sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+	"sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write",
+	"audit_control", "setfcap", "mac_override", "mac_admin", "syslog", "wake_alarm",
+	"block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
+};
+#define NCAPS (int)(sizeof cap_names / sizeof cap_names[0])
+enum {
+	CAP_SETGID_ = 6, CAP_SETUID_ = 7, CAP_SETPCAP_ = 8, CAP_SYS_CHROOT_ = 18,
+};
+
+/* "net_bind_service,cap_sys_nice" (any case, cap_ optional), or "none". */
+static int parse_caps(const char *v, struct config *c)
+{
+	const char *p = v;
+	c->caps = 0;
+	c->caps_text = v;
+	if (!strcasecmp(v, "none"))
+		return 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		int cap = -1;
+		if (n > 4 && !strncasecmp(p, "cap_", 4))
+			p += 4, n -= 4;
+		for (int i = 0; i < NCAPS; i++)
+			if (strlen(cap_names[i]) == n && !strncasecmp(p, cap_names[i], n))
+				cap = i;
+		if (cap < 0 || (c->caps & 1LL << cap))
+			return -1;
+		c->caps |= 1LL << cap;
+		p += n;
+		if (!*p)
+			return 0;
+		if (!*++p)
+			return -1; /* a trailing comma */
+	}
+}
+
+/* One address: tcp:HOST:PORT with a numeric IPv4 HOST, tcp:[IPv6]:PORT,
+ * or unix:PATH (relative to the starting directory; @NAME: abstract). */
+static int parse_listen_addr(const char *s, size_t n, struct listen_addr *l)
+{
+	char host[64];
+	const char *port, *end = s + n;
+	long long num;
+	memset(l, 0, sizeof *l);
+	if (n >= sizeof l->text)
+		return -1;
+	memcpy(l->text, s, n);
+	if (n > 5 && !strncmp(s, "unix:", 5)) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&l->addr;
+		size_t len = n - 5;
+		if (len >= sizeof un->sun_path || memchr(s + 5, 0, len))
+			return -1;
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, s + 5, len);
+		if (un->sun_path[0] == '@')
+			un->sun_path[0] = 0; /* abstract: no file */
+		l->len = offsetof(struct sockaddr_un, sun_path) + len + (s[5] != '@');
+		return 0;
+	}
+	if (n < 4 || strncmp(s, "tcp:", 4))
+		return -1;
+	s += 4;
+	if (*s == '[') {
+		const char *close = memchr(s, ']', end - s);
+		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
+			return -1;
+		memcpy(host, s + 1, close - s - 1);
+		host[close - s - 1] = 0;
+		port = close + 2;
+	} else {
+		const char *colon = memchr(s, ':', end - s);
+		if (!colon || (size_t)(colon - s) >= sizeof host)
+			return -1;
+		memcpy(host, s, colon - s);
+		host[colon - s] = 0;
+		port = colon + 1;
+	}
+	char digits[8];
+	if (end - port < 1 || end - port > 5)
+		return -1;
+	memcpy(digits, port, end - port);
+	digits[end - port] = 0;
+	if (parse_int(digits, 0, 65535, &num) < 0)
+		return -1;
+	if (s[0] == '[') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l->addr;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)num);
+		l->len = sizeof *in6;
+		return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)&l->addr;
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)num);
+	l->len = sizeof *in;
+	return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -1;
+}
+
+static int parse_listen(const char *v, struct config *c)
+{
+	const char *p = v;
+	c->nlisten = 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		if (c->nlisten == MAX_LISTEN || parse_listen_addr(p, n, &c->listen[c->nlisten]) < 0)
+			return -1;
+		c->nlisten++;
+		p += n;
+		if (!*p)
+			return 0;
+		p++;
+	}
+}
+
 
 #define PATH_WANT "want a path of at most 4095 bytes (unset the variable for the default)"
 
@@ -495,6 +747,22 @@ static const struct var {
 	{ "CDAEMON_UMASK", parse_umask, "want an octal mask from 0 to 0777 such as 022" },
 	{ "CDAEMON_KEEP_FDS", parse_keep_fds,
 	  "want a comma-separated list of distinct descriptors above 2, such as 3,4" },
+	{ "CDAEMON_USER", parse_user,
+	  "want a user name (letters, digits, '.', '_', '-', '@') or a numeric uid below 4294967295" },
+	{ "CDAEMON_GROUP", parse_group,
+	  "want a group name (letters, digits, '.', '_', '-', '@') or a numeric gid below 4294967295" },
+	{ "CDAEMON_CAPS", parse_caps,
+	  "want none, or a comma-separated list of distinct capability names such as "
+	  "net_bind_service,cap_sys_nice (see capabilities(7))" },
+	{ "CDAEMON_CHROOT", parse_chroot, PATH_WANT },
+	{ "CDAEMON_NO_NEW_PRIVS", parse_no_new_privs, "want on or off (or 1/0, true/false, yes/no)" },
+	{ "CDAEMON_NOFILE", parse_nofile, "want a number of descriptors from 64 to 1073741760" },
+	{ "CDAEMON_CORE", parse_core, "want on (unlimited) or off (none) (or 1/0, true/false, yes/no)" },
+	{ "CDAEMON_NICE", parse_nice, "want a nice value from -20 to 19" },
+	{ "CDAEMON_OOM_SCORE_ADJ", parse_oom, "want a number from -1000 to 1000" },
+	{ "CDAEMON_LISTEN", parse_listen,
+	  "want a comma-separated list of at most 32 addresses: tcp:HOST:PORT with a numeric "
+	  "IPv4 HOST, tcp:[IPv6]:PORT, unix:PATH (at most 107 bytes) or unix:@NAME (abstract)" },
 };
 
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -517,6 +785,12 @@ static void read_config(struct config *c)
 		.timeout_text = "90s",
 		.dir = "/",
 		.umask = 0,
+		.caps = -1,
+		.no_new_privs = -1,
+		.core = -1,
+		.nofile = UNSET,
+		.nice = UNSET,
+		.oom = UNSET,
 	};
 	if (cdaemon_default_wait && parse_wait(cdaemon_default_wait, c) < 0)
 		bail(CDAEMON_EX_SOFTWARE,
@@ -549,6 +823,18 @@ static void read_config(struct config *c)
 		if (fcntl(c->keep[i], F_GETFD) < 0)
 			bail(CDAEMON_EX_USAGE, "CDAEMON_KEEP_FDS=%s is not valid: fd %d is not open",
 			     quote(c->keep_text), c->keep[i]);
+}
+
+/* CDAEMON_LISTEN's sockets take descriptors 3, 4, ...: a kept descriptor
+ * may not be one of them. */
+static void check_listen_fds(const struct config *c)
+{
+	for (int i = 0; i < c->nkeep; i++)
+		if (c->keep[i] < 3 + c->nlisten)
+			bail(CDAEMON_EX_USAGE,
+			     "CDAEMON_KEEP_FDS=%s is not valid: fd %d is taken by CDAEMON_LISTEN, whose "
+			     "sockets are descriptors 3 to %d; keep descriptors above %d",
+			     quote(c->keep_text), c->keep[i], 2 + c->nlisten, 2 + c->nlisten);
 }
 
 /* ---------------------------------------------------------------------
@@ -747,6 +1033,290 @@ static void check_single_thread(void)
 }
 
 /* ---------------------------------------------------------------------
+ * 4a. Who the daemon will be and what it may do, settled by the launcher
+ * as the starting user, so that an unknown user (67) or a setting this
+ * user may not make (77) is reported on the terminal before anything is
+ * forked. CDAEMON_USER and CDAEMON_GROUP are looked up now (the daemon,
+ * perhaps chrooted, could not read the user database); step 8a applies
+ * the result. The settings a child inherits (limits, nice value, oom
+ * score) are made here, on the launcher itself, so the kernel's own
+ * answer decides: fork copies them to the daemon, and every thread the Go
+ * runtime starts there inherits them from its main thread.
+ */
+
+#define MAX_GROUPS 65536 /* the kernel's NGROUPS_MAX; musl's header says 32 */
+
+/* What step 8a applies. Static: the group list can be long. */
+static struct drop {
+	int uid_set, gid_set;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[MAX_GROUPS];
+} drop;
+
+/*
+ * Names go through NSS, which loads shared libraries of the running
+ * glibc: only a dynamically linked glibc program can use it safely.
+ * These are weak so that a static link leaves them out (NULL) instead of
+ * linking NSS code that would load another glibc's modules at run time
+ * (and warn at link time); a dynamic link finds them in libc.so. musl has
+ * no NSS (it reads /etc/passwd only): numbers only there too.
+ */
+#ifdef __GLIBC__
+extern int getpwnam_r(const char *, struct passwd *, char *, size_t, struct passwd **)
+	__attribute__((weak));
+extern int getpwuid_r(uid_t, struct passwd *, char *, size_t, struct passwd **)
+	__attribute__((weak));
+extern int getgrnam_r(const char *, struct group *, char *, size_t, struct group **)
+	__attribute__((weak));
+extern int getgrgid_r(gid_t, struct group *, char *, size_t, struct group **)
+	__attribute__((weak));
+extern int getgrouplist(const char *, gid_t, gid_t *, int *) __attribute__((weak));
+#define HAVE_NSS (getpwnam_r && getpwuid_r && getgrnam_r && getgrgid_r && getgrouplist)
+#else
+#define HAVE_NSS 0
+#endif
+
+static char nss_buf[1 << 16]; /* scratch for getpw*_r and getgr*_r */
+
+static _Noreturn void cannot_look_up(const char *var, const char *value, int err)
+{
+	if (err == ERANGE)
+		bail(CDAEMON_EX_NOUSER, "%s=%s: cannot look it up: its entry is larger than %zu bytes",
+		     var, quote(value), sizeof nss_buf);
+	bail(CDAEMON_EX_NOUSER, "%s=%s: cannot look it up: %s", var, quote(value), strerror(err));
+}
+
+static void need_nss(const char *var, const char *value)
+{
+	if (!HAVE_NSS)
+		bail(CDAEMON_EX_USAGE,
+		     "%s=%s is a name, and this program cannot read the user database: it is linked "
+		     "statically or with musl (names need NSS, a dynamically linked glibc); give the "
+		     "number instead",
+		     var, quote(value));
+}
+
+/* CDAEMON_USER: its uid, name and primary group. */
+static void resolve_user(const char *user)
+{
+	struct passwd pw, *found = NULL;
+	long long n;
+	int err = 0;
+	drop.uid_set = 1;
+	if (parse_int(user, 0, 4294967294LL, &n) == 0) {
+		drop.uid = (uid_t)n;
+		if (HAVE_NSS)
+			err = getpwuid_r(drop.uid, &pw, nss_buf, sizeof nss_buf, &found);
+	} else {
+		need_nss("CDAEMON_USER", user);
+		err = getpwnam_r(user, &pw, nss_buf, sizeof nss_buf, &found);
+		if (!err && !found)
+			bail(CDAEMON_EX_NOUSER, "CDAEMON_USER=%s: no such user", quote(user));
+	}
+	if (err)
+		cannot_look_up("CDAEMON_USER", user, err);
+	if (!found)
+		return; /* a uid the database does not know: no name, no groups */
+	drop.uid = pw.pw_uid;
+	drop.gid = pw.pw_gid;
+	drop.gid_set = 1;
+	snprintf(cdaemon_state.user, sizeof cdaemon_state.user, "%s", pw.pw_name);
+}
+
+/* CDAEMON_GROUP, or the user's primary group: its gid and name. */
+static void resolve_group(const char *user, const char *group)
+{
+	struct group gr, *found = NULL;
+	long long n;
+	int err = 0;
+	if (group && parse_int(group, 0, 4294967294LL, &n) == 0) {
+		drop.gid = (gid_t)n;
+	} else if (group) {
+		need_nss("CDAEMON_GROUP", group);
+		err = getgrnam_r(group, &gr, nss_buf, sizeof nss_buf, &found);
+		if (!err && !found)
+			bail(CDAEMON_EX_NOUSER, "CDAEMON_GROUP=%s: no such group", quote(group));
+		if (err)
+			cannot_look_up("CDAEMON_GROUP", group, err);
+		drop.gid = gr.gr_gid;
+	} else if (!drop.gid_set) {
+		bail(CDAEMON_EX_NOUSER,
+		     "CDAEMON_USER=%s: uid %s is not in the user database%s, so it has no primary "
+		     "group: set CDAEMON_GROUP too",
+		     quote(user), user, HAVE_NSS ? "" : " (which this static or musl build cannot read)");
+	}
+	drop.gid_set = 1;
+	if (!found && HAVE_NSS && getgrgid_r(drop.gid, &gr, nss_buf, sizeof nss_buf, &found) != 0)
+		found = NULL; /* a name is only for Info() */
+	if (found)
+		snprintf(cdaemon_state.group, sizeof cdaemon_state.group, "%s", gr.gr_name);
+}
+
+/* The supplementary groups, as initgroups(3) would set them: the user's
+ * groups in the database plus the gid; none for a user it does not know
+ * or with CDAEMON_GROUP alone. */
+static void resolve_groups(const char *user)
+{
+	drop.ngroups = 0;
+	if (!HAVE_NSS || !cdaemon_state.user[0])
+		return;
+	drop.ngroups = MAX_GROUPS;
+	if (getgrouplist(cdaemon_state.user, drop.gid, drop.groups, &drop.ngroups) < 0)
+		bail(CDAEMON_EX_NOUSER, "CDAEMON_USER=%s: the user is in more than %d groups",
+		     quote(user), MAX_GROUPS);
+}
+
+static void resolve_ids(const struct config *c)
+{
+	if (c->user)
+		resolve_user(c->user);
+	if (c->user || c->group)
+		resolve_group(c->user, c->group);
+	if (c->user)
+		resolve_groups(c->user);
+}
+
+/* Capabilities through the raw system calls: no libcap. */
+struct cap_header {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+#define CAP_VERSION_3 0x20080522
+
+static int cap_get(unsigned long long *eff, unsigned long long *prm)
+{
+	struct cap_header h = { CAP_VERSION_3, 0 };
+	struct cap_data d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	*eff = d[0].effective | (unsigned long long)d[1].effective << 32;
+	*prm = d[0].permitted | (unsigned long long)d[1].permitted << 32;
+	return 0;
+}
+
+/* The bounding set; the kernel says EINVAL past its last capability. */
+static unsigned long long cap_bounding(void)
+{
+	unsigned long long set = 0;
+	for (int cap = 0; cap < 64; cap++) {
+		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (r < 0)
+			break;
+		if (r)
+			set |= 1ULL << cap;
+	}
+	return set;
+}
+
+/* Does the drop (7a) change capabilities at all? */
+static int drops_caps(const struct config *c)
+{
+	return drop.uid_set || c->caps >= 0;
+}
+
+static _Noreturn void not_permitted(const char *var, const char *value, const char *what)
+{
+	bail(CDAEMON_EX_NOPERM, "%s=%s: %s, which this process (uid %u) does not have", var,
+	     quote(value), what, (unsigned)geteuid());
+}
+
+/* 77 for a setting the starting user may not make, checked against the
+ * capabilities the process has (root in a container may lack some). */
+static void check_privileges(const struct config *c)
+{
+	unsigned long long eff = 0, prm = 0, bnd, keep = c->caps < 0 ? 0 : c->caps;
+	if (!c->user && !c->group && !c->root && c->caps < 0)
+		return;
+	if (cap_get(&eff, &prm) < 0)
+		bail(CDAEMON_EX_OSERR, "capget: %s", strerror(errno));
+	bnd = cap_bounding();
+	if (c->user && !(eff & 1ULL << CAP_SETUID_))
+		not_permitted("CDAEMON_USER", c->user, "changing the user needs root (CAP_SETUID)");
+	if (c->user && !(eff & 1ULL << CAP_SETGID_))
+		not_permitted("CDAEMON_USER", c->user,
+			      "setting the user's groups needs root (CAP_SETGID)");
+	if (c->group && !(eff & 1ULL << CAP_SETGID_))
+		not_permitted("CDAEMON_GROUP", c->group, "changing the group needs root (CAP_SETGID)");
+	if (c->root && !(eff & 1ULL << CAP_SYS_CHROOT_))
+		not_permitted("CDAEMON_CHROOT", c->root, "chroot needs root (CAP_SYS_CHROOT)");
+	if (!drops_caps(c))
+		return;
+	for (int cap = 0; cap < NCAPS; cap++) {
+		char what[96];
+		if (!(keep & 1ULL << cap) || (prm & bnd & 1ULL << cap))
+			continue;
+		snprintf(what, sizeof what, "keeping cap_%s needs it in the permitted set",
+			 cap_names[cap]);
+		not_permitted("CDAEMON_CAPS", c->caps_text, what);
+	}
+	if ((bnd & ~keep) && !(eff & 1ULL << CAP_SETPCAP_))
+		not_permitted(c->caps >= 0 ? "CDAEMON_CAPS" : "CDAEMON_USER",
+			      c->caps >= 0 ? c->caps_text : c->user,
+			      "dropping the other capabilities from the bounding set needs root "
+			      "(CAP_SETPCAP)");
+}
+
+/* The kernel's answer to a setting: 77 if the starting user may not make
+ * it, 71 for anything else. */
+static _Noreturn void cannot_set(const char *var, long long value, const char *what, int err)
+{
+	bail(err == EPERM || err == EACCES ? CDAEMON_EX_NOPERM : CDAEMON_EX_OSERR,
+	     "%s=\"%lld\": cannot set it: %s (%s)", var, value, strerror(err), what);
+}
+
+static void set_rlimit(int resource, rlim_t value, const char *var, long long text)
+{
+	struct rlimit rl = { value, value };
+	if (setrlimit(resource, &rl) < 0)
+		cannot_set(var, text, "raising a hard limit needs root (CAP_SYS_RESOURCE)", errno);
+}
+
+static void set_oom_score_adj(long long value)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof buf, "%lld", value);
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, n) != n)
+		cannot_set("CDAEMON_OOM_SCORE_ADJ", value,
+			   "lowering it needs root (CAP_SYS_RESOURCE); it is written to "
+			   "/proc/self/oom_score_adj",
+			   errno);
+	close(fd);
+}
+
+/* The soft and hard limits alike: the Go runtime raises soft to hard at
+ * start, so a lower soft limit would not hold anyway. Core "on" stays
+ * effective after the uid change through PR_SET_DUMPABLE (step 7a). */
+static void set_limits(const struct config *c)
+{
+	if (c->nofile != UNSET)
+		set_rlimit(RLIMIT_NOFILE, (rlim_t)c->nofile, "CDAEMON_NOFILE", c->nofile);
+	if (c->core == 0)
+		set_rlimit(RLIMIT_CORE, 0, "CDAEMON_CORE", 0);
+	if (c->core == 1) {
+		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+		if (setrlimit(RLIMIT_CORE, &rl) < 0)
+			bail(errno == EPERM ? CDAEMON_EX_NOPERM : CDAEMON_EX_OSERR,
+			     "CDAEMON_CORE=\"on\": cannot make core dumps unlimited: %s (raising the "
+			     "hard limit needs root (CAP_SYS_RESOURCE))",
+			     strerror(errno));
+	}
+	/* The calling thread's value (Linux: nice is per thread), copied by
+	 * fork and by every clone of a thread. */
+	if (c->nice != UNSET && setpriority(PRIO_PROCESS, 0, (int)c->nice) < 0)
+		cannot_set("CDAEMON_NICE", c->nice,
+			   "a value below the current one needs root (CAP_SYS_NICE) or RLIMIT_NICE",
+			   errno);
+	if (c->oom != UNSET)
+		set_oom_score_adj(c->oom);
+}
+
+/* ---------------------------------------------------------------------
  * 5. Open, in the launcher and relative to its working directory, all the
  * daemon will keep: a mistake is reported on the user's terminal, before
  * anything is forked. The umask is 0 here so created files get exactly
@@ -851,6 +1421,42 @@ static void check_file(const char *var, const char *path, int fd, const struct s
 		     var, quote(path), (unsigned long)st.st_nlink);
 }
 
+/* Log files this start created, by absolute path (the launcher changes
+ * directory before it forks) and identity: a start that fails before the
+ * fork removes them, if the name still refers to the file it created.
+ * After the fork a log is kept: it holds what the daemon said. */
+static struct created_log {
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+} created_logs[2];
+static int ncreated_logs;
+
+static void absolute(char *dst, size_t size, const char *path);
+
+static void note_created_log(const char *path, int fd)
+{
+	struct created_log *l = &created_logs[ncreated_logs];
+	struct stat st;
+	if (ncreated_logs == 2 || fstat(fd, &st) < 0)
+		return;
+	absolute(l->path, sizeof l->path, path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	ncreated_logs++;
+}
+
+static void remove_created_logs(void)
+{
+	for (int i = 0; i < ncreated_logs; i++) {
+		struct created_log *l = &created_logs[i];
+		struct stat st;
+		if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+			unlink(l->path);
+	}
+	ncreated_logs = 0;
+}
+
 /* O_NONBLOCK only while opening: a FIFO with no reader then fails (ENXIO)
  * instead of blocking the launcher forever, and one with no writer yet
  * opens. The daemon gets the descriptor back in blocking mode. Files the
@@ -869,6 +1475,13 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		created = fd >= 0;
 		if (fd < 0 && errno == EEXIST)
 			fd = open(path, (flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	} else if (flags & O_CREAT) {
+		/* Exclusively first, to know whether this start created it;
+		 * EEXIST also for any symbolic link, which is then followed. */
+		fd = open(path, flags | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+		created = fd >= 0;
+		if (fd < 0 && errno == EEXIST)
+			fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	} else {
 		fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	}
@@ -881,6 +1494,8 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		     quote(path));
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
+	if (created)
+		note_created_log(path, fd);
 	if (writes)
 		check_file(var, path, fd, &dir, created);
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
@@ -919,6 +1534,41 @@ static int open_dir(const struct config *c)
 		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_CHDIR: cannot change to %s: %s", quote(c->dir),
 		     strerror(errno));
 	return fd;
+}
+
+/*
+ * CDAEMON_CHROOT: opened now, relative to the starting directory; the
+ * launcher changes into it and the daemon chroots to "." (step 8a), so a
+ * path swapped meanwhile changes nothing. CDAEMON_CHDIR is inside it:
+ * checked now, resolved as the chrooted daemon will (RESOLVE_IN_ROOT keeps
+ * ".." and absolute symlinks inside), entered in step 8a.
+ */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT 0x10
+#endif
+struct open_how_ {
+	uint64_t flags, mode, resolve;
+};
+
+static int open_root(const struct config *c)
+{
+	struct open_how_ how = { O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT };
+	int root = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC), dir;
+	if (root < 0)
+		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_CHROOT: cannot open %s: %s", quote(c->root),
+		     strerror(errno));
+	dir = (int)syscall(SYS_openat2, root, c->dir, &how, sizeof how);
+	if (dir < 0 && errno == ENOSYS) /* before Linux 5.6: without the guard */
+		dir = openat(root, c->dir[0] == '/' && c->dir[1] ? c->dir + 1 : c->dir,
+			     O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_CHDIR: cannot change to %s inside CDAEMON_CHROOT %s: %s",
+		     quote(c->dir), quote(c->root), strerror(errno));
+	close(dir);
+	return root;
 }
 
 /*
@@ -1011,7 +1661,7 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 {
 	struct stat st;
 	struct holder h = { 0 };
-	char comm[32], proc[64];
+	char raw[32], comm[64], proc[64];
 	long named = read_pid(fd);
 
 	if (fstat(fd, &st) == 0) {
@@ -1023,7 +1673,8 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 		     named);
 	if (each_number("/proc", holds_lock, &h) == 1) {
 		snprintf(proc, sizeof proc, "/proc/%ld/comm", h.pid);
-		escape(comm, sizeof comm, read_small(proc, comm, sizeof comm), strlen(comm));
+		read_small(proc, raw, sizeof raw);
+		escape(comm, sizeof comm, raw, strlen(raw));
 		if (named > 0)
 			bail(CDAEMON_EX_TEMPFAIL,
 			     "already running: %s is locked by pid %ld (%s), not by pid %ld that it "
@@ -1172,9 +1823,189 @@ static void absolute(char *dst, size_t size, const char *path)
 static void record_paths(const struct config *c)
 {
 	struct cdaemon_state *s = &cdaemon_state;
+	absolute(s->root, sizeof s->root, c->root);
 	absolute(s->pidfile, sizeof s->pidfile, c->pidfile);
 	absolute(s->stdout_path, sizeof s->stdout_path, c->out ? c->out : c->log);
 	absolute(s->stderr_path, sizeof s->stderr_path, c->err ? c->err : c->log);
+}
+
+/* ---------------------------------------------------------------------
+ * 5a. Listeners. The launcher binds and listens as the starting user, so
+ * root's launcher binds a port below 1024 for a daemon that will not be
+ * root, and before the fork, so a client that connects the moment the
+ * launcher returns is queued in the backlog, not refused. Each socket
+ * lands at its final descriptor, 3 + its position, as systemd's socket
+ * activation passes them; package cdaemon's init sets LISTEN_FDS,
+ * LISTEN_PID and LISTEN_FDNAMES.
+ */
+
+/* Unix socket files this start created: a failed start removes them
+ * (step 5a binds them, after the pidfile). */
+static const char *created_sockets[MAX_LISTEN];
+static int ncreated_sockets;
+
+static void remove_created_sockets(void)
+{
+	for (int i = 0; i < ncreated_sockets; i++)
+		unlink(created_sockets[i]);
+	ncreated_sockets = 0;
+}
+
+/*
+ * Hold descriptors 3 .. 3+n-1 with /dev/null before anything else is
+ * opened, so nothing lands there and bind_listeners can put each socket
+ * in its place. In the daemon whatever was inherited there would be
+ * closed anyway (CDAEMON_KEEP_FDS may not name them); in the foreground
+ * it belongs to someone, so it is refused.
+ */
+static void reserve_listen_fds(const struct config *c, int foreground)
+{
+	int n = c->nlisten, null, hold;
+	if (!n)
+		return;
+	for (int fd = 3; foreground && fd < 3 + n; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			bail(CDAEMON_EX_USAGE,
+			     "CDAEMON_LISTEN: in the foreground the listeners go to descriptors 3 to %d, "
+			     "as systemd passes them, but descriptor %d is already open",
+			     2 + n, fd);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	hold = null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 3 + n);
+	if (hold < 0)
+		bail(CDAEMON_EX_OSERR, "cannot open /dev/null: %s", strerror(errno));
+	close(null);
+	for (int fd = 3; fd < 3 + n; fd++)
+		if (dup3(hold, fd, O_CLOEXEC) < 0)
+			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", fd, strerror(errno));
+	close(hold);
+}
+
+/* The address as bound, for Info(): the port the kernel chose for 0, an
+ * absolute path for a relative unix one. */
+static void record_listener(int i, const struct listen_addr *l, int fd)
+{
+	char *dst = cdaemon_state.listen[i], host[INET6_ADDRSTRLEN] = "";
+	size_t size = sizeof cdaemon_state.listen[i];
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = sizeof ss;
+	const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
+	if (l->addr.ss_family == AF_UNIX) {
+		if (!un->sun_path[0]) {
+			snprintf(dst, size, "unix:@%.*s", (int)(l->len - sizeof(sa_family_t) - 1),
+				 un->sun_path + 1);
+		} else {
+			memcpy(dst, "unix:", 5);
+			absolute(dst + 5, size - 5, un->sun_path);
+		}
+		return;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || len > sizeof ss)
+		memcpy(&ss, &l->addr, sizeof ss);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 a;
+		memcpy(&a, &ss, sizeof a);
+		inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+		snprintf(dst, size, "tcp:[%s]:%u", host, ntohs(a.sin6_port));
+	} else {
+		struct sockaddr_in a;
+		memcpy(&a, &ss, sizeof a);
+		inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+		snprintf(dst, size, "tcp:%s:%u", host, ntohs(a.sin_port));
+	}
+}
+
+/* A unix socket file nothing accepts on (a daemon that is gone left it):
+ * stale, like an unlocked pidfile. */
+static int stale_socket(const struct sockaddr_un *un, socklen_t len)
+{
+	struct stat st;
+	int fd, r;
+	if (!un->sun_path[0] || lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	r = connect(fd, (const struct sockaddr *)un, len);
+	close(fd);
+	return r < 0 && errno == ECONNREFUSED;
+}
+
+/* A listening socket for l, or -1 with errno; *made: it created a file. */
+static int bind_one(const struct listen_addr *l, mode_t mask, int *made)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+	socklen_t len = l->len;
+	int one = 1, r, retried = 0, fd, unix_file;
+
+	/* A relative unix path is bound by its absolute name where that
+	 * fits, so the socket's own address (getsockname, Go's Addr) says
+	 * where it is. */
+	memcpy(&ss, &l->addr, sizeof ss);
+	unix_file = ss.ss_family == AF_UNIX && un->sun_path[0];
+	if (unix_file && un->sun_path[0] != '/') {
+		char abs[PATH_MAX];
+		absolute(abs, sizeof abs, un->sun_path);
+		if (strlen(abs) < sizeof un->sun_path) {
+			memcpy(un->sun_path, abs, strlen(abs) + 1);
+			len = offsetof(struct sockaddr_un, sun_path) + strlen(abs) + 1;
+		}
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* As every server (and Go's net.Listen) does: a restart may bind
+	 * while connections of the previous instance are in TIME_WAIT. */
+	if (!unix_file && ss.ss_family != AF_UNIX)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	for (;;) {
+		/* A unix socket file gets 0777 less CDAEMON_UMASK. */
+		mode_t old = umask(mask);
+		r = bind(fd, (const struct sockaddr *)&ss, len);
+		umask(old);
+		if (r == 0 || errno != EADDRINUSE || !unix_file || retried++)
+			break;
+		if (!stale_socket(un, len)) {
+			errno = EADDRINUSE;
+			break;
+		}
+		unlink(un->sun_path);
+	}
+	*made = r == 0 && unix_file;
+	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+		int e = errno;
+		if (*made)
+			unlink(un->sun_path);
+		*made = 0;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind and listen at 3, 4, ...; on failure bail removes the pidfile and
+ * the socket files this start made. */
+static void bind_listeners(const struct config *c)
+{
+	for (int i = 0; i < c->nlisten; i++) {
+		const struct listen_addr *l = &c->listen[i];
+		int made, fd = bind_one(l, c->umask, &made);
+		if (fd < 0 && errno == EADDRINUSE)
+			bail(CDAEMON_EX_TEMPFAIL, "CDAEMON_LISTEN: %s is in use", quote(l->text));
+		if (fd < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_LISTEN: cannot listen on %s: %s",
+				     quote(l->text), strerror(errno));
+		record_listener(i, l, fd);
+		/* By its absolute path: the launcher changes directory next. */
+		if (made)
+			created_sockets[ncreated_sockets++] = cdaemon_state.listen[i] + 5;
+		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
+			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
+				     strerror(errno));
+		close(fd);
+	}
+	cdaemon_state.nlisten = c->nlisten;
 }
 
 /* ---------------------------------------------------------------------
@@ -1340,6 +2171,7 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 			usleep(1000);
 	}
 	pidfile_remove(); /* the launcher still shares the lock */
+	remove_created_sockets();
 	_exit(status);
 }
 
@@ -1583,9 +2415,11 @@ static void close_range_(unsigned lo, unsigned hi)
  * pidfile (whose open description holds the lock). */
 static void close_inherited_fds(const struct config *c, int wfd)
 {
-	int keep[MAX_KEEP_FDS + 2], n = 0;
+	int keep[MAX_KEEP_FDS + 2 + MAX_LISTEN], n = 0;
 	for (int i = 0; i < c->nkeep; i++)
 		keep[n++] = c->keep[i];
+	for (int i = 0; i < c->nlisten; i++)
+		keep[n++] = 3 + i; /* step 5a put the listeners there */
 	if (wfd >= 0)
 		keep[n++] = wfd;
 	if (pidfile.fd >= 0)
@@ -1648,6 +2482,117 @@ static void strip_environment(void)
 		*w++ = empty;
 }
 
+/* ---------------------------------------------------------------------
+ * 8a. Confine and drop privileges: chroot, groups, gid, uid, capabilities,
+ * no_new_privs, dumpable. This runs in the daemon (and in a foreground
+ * process) while it is still single-threaded, before it returns to start
+ * the Go runtime: each call changes the one thread there is, and every
+ * thread the runtime creates later inherits the result. Go cannot do this
+ * itself: setuid is per thread on Linux, and syscall.AllThreadsSyscall
+ * refuses to run in a cgo program.
+ *
+ * It runs after fork and may call only system calls and their thin libc
+ * wrappers: no NSS, no allocation, no stdio (the launcher resolved the
+ * ids and checked every step in 4a, so nothing here is expected to fail;
+ * if the kernel refuses anyway, bail stops the start). The order is the
+ * one the kernel imposes: chroot while CAP_SYS_CHROOT is effective; the
+ * bounding set while CAP_SETPCAP is; groups and gid while CAP_SETGID is;
+ * the uid last, with PR_SET_KEEPCAPS so the permitted set survives it;
+ * then the capability sets are cut to CDAEMON_CAPS and the ambient set
+ * raised (so the kept ones survive an execve too); no_new_privs; and
+ * dumpable last, as the uid change reset it.
+ */
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+static _Noreturn void drop_failed(const char *what)
+{
+	bail(errno == EPERM || errno == EACCES ? CDAEMON_EX_NOPERM : CDAEMON_EX_OSERR,
+	     "cannot drop privileges: %s: %s", what, strerror(errno));
+}
+
+/* The working directory is CDAEMON_CHROOT (the launcher changed into it):
+ * make it the root, then enter CDAEMON_CHDIR inside it. */
+static void enter_root(const struct config *c)
+{
+	if (!c->root)
+		return;
+	if (chroot(".") < 0)
+		drop_failed("chroot");
+	if (chdir(c->dir) < 0)
+		drop_failed("chdir to CDAEMON_CHDIR inside CDAEMON_CHROOT");
+}
+
+static void drop_bounding(unsigned long long keep)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (r < 0)
+			break; /* past the kernel's last capability */
+		if (r && !(keep & 1ULL << cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			drop_failed("PR_CAPBSET_DROP");
+	}
+}
+
+static void change_ids(void)
+{
+	if (drop.gid_set && setgroups(drop.ngroups, drop.groups) < 0)
+		drop_failed("setgroups");
+	if (drop.gid_set && setresgid(drop.gid, drop.gid, drop.gid) < 0)
+		drop_failed("setresgid");
+	if (!drop.uid_set)
+		return;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		drop_failed("PR_SET_KEEPCAPS");
+	if (setresuid(drop.uid, drop.uid, drop.uid) < 0)
+		drop_failed("setresuid");
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		drop_failed("PR_SET_KEEPCAPS");
+}
+
+/* Effective, permitted and inheritable become exactly keep; ambient too,
+ * which needs each in permitted and inheritable first. */
+static void set_caps(unsigned long long keep)
+{
+	struct cap_header h = { CAP_VERSION_3, 0 };
+	struct cap_data d[2];
+	for (int i = 0; i < 2; i++) {
+		uint32_t half = (uint32_t)(keep >> (32 * i));
+		d[i] = (struct cap_data){ half, half, half };
+	}
+	if (syscall(SYS_capset, &h, d) < 0)
+		drop_failed("capset");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		drop_failed("PR_CAP_AMBIENT_CLEAR_ALL");
+	for (int cap = 0; cap < 64; cap++)
+		if ((keep & 1ULL << cap) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			drop_failed("PR_CAP_AMBIENT_RAISE");
+}
+
+static void drop_privileges(const struct config *c)
+{
+	unsigned long long keep = c->caps < 0 ? 0 : (unsigned long long)c->caps;
+	enter_root(c);
+	if (drops_caps(c))
+		drop_bounding(keep);
+	change_ids();
+	if (drops_caps(c))
+		set_caps(keep);
+	/* What the drop promises: root cannot be regained. */
+	if (drop.uid_set && drop.uid != 0 && !(keep & 1ULL << CAP_SETUID_) && setuid(0) == 0)
+		bail(CDAEMON_EX_SOFTWARE, "cannot drop privileges: setuid(0) still works after the drop");
+	if (c->no_new_privs == 1 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		drop_failed("PR_SET_NO_NEW_PRIVS");
+	/* A uid change makes the process undumpable (no core, /proc files
+	 * owned by root); CDAEMON_CORE=on asks for cores, as nginx does. */
+	if (c->core == 1 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		drop_failed("PR_SET_DUMPABLE");
+}
+
 static void become_daemon(const struct config *c, const struct files *f)
 {
 	redirect_stdio(f);
@@ -1656,6 +2601,7 @@ static void become_daemon(const struct config *c, const struct files *f)
 		status_fd = -1;
 	}
 	close_inherited_fds(c, status_fd);
+	drop_privileges(c); /* 8a */
 	reset_signals();
 	strip_environment();
 	pidfile.dirfd = -1; /* closed with the inherited descriptors */
@@ -1680,17 +2626,37 @@ static void become_daemon(const struct config *c, const struct files *f)
 
 /* Staying in the foreground: a pidfile still means one instance. It holds
  * this process's pid, locked for its life, under the same rules. */
+/*
+ * The process is the program, still single-threaded: it gets the same
+ * listeners, limits and drop a daemon would, in the same order, so one
+ * configuration serves both (under a service manager that changes the
+ * user itself, such as systemd's User=, leave CDAEMON_USER unset). Its
+ * stdio, directory (but inside a CDAEMON_CHROOT, which needs one) and
+ * umask are left alone.
+ */
 static void stay_in_foreground(const struct config *c)
 {
-	if (!c->pidfile)
-		return;
-	mode_t old = umask(0);
-	pidfile_open(c->pidfile);
-	if (pidfile_write(getpid()) < 0)
-		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot write %s: %s", quote(c->pidfile),
+	reserve_listen_fds(c, 1);
+	resolve_ids(c);
+	check_privileges(c);
+	set_limits(c);
+	int root = c->root ? open_root(c) : -1;
+	if (c->pidfile) {
+		mode_t old = umask(0);
+		pidfile_open(c->pidfile);
+		if (pidfile_write(getpid()) < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot write %s: %s",
+			     quote(c->pidfile), strerror(errno));
+		umask(old);
+	}
+	bind_listeners(c); /* relative paths: before changing directory */
+	if (root >= 0 && fchdir(root) < 0)
+		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_CHROOT: cannot change to %s: %s", quote(c->root),
 		     strerror(errno));
+	if (root >= 0)
+		close(root);
 	pidfile_settle();
-	umask(old);
+	drop_privileges(c);
 }
 
 /* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
@@ -1698,13 +2664,21 @@ static void stay_in_foreground(const struct config *c)
 static void open_everything(const struct config *c, struct files *f)
 {
 	fill_std_fds();
+	reserve_listen_fds(c, 0);
+	resolve_ids(c); /* 4a */
+	check_privileges(c);
+	set_limits(c);
 	umask(0);
 	open_stdio(c, f);
-	int dir = open_dir(c);
+	/* With CDAEMON_CHROOT the launcher goes into the new root; the
+	 * daemon chroots there and enters CDAEMON_CHDIR (8a). */
+	int dir = c->root ? open_root(c) : open_dir(c);
 	if (c->pidfile)
 		pidfile_open(c->pidfile);
+	bind_listeners(c); /* 5a: after the pidfile, whose lock names a running daemon */
 	if (fchdir(dir) < 0)
-		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_CHDIR: cannot change to %s: %s", quote(c->dir),
+		bail(CDAEMON_EX_CANTCREAT, "%s: cannot change to %s: %s",
+		     c->root ? "CDAEMON_CHROOT" : "CDAEMON_CHDIR", quote(c->root ? c->root : c->dir),
 		     strerror(errno));
 	close(dir);
 	umask(c->umask);
@@ -1741,6 +2715,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 
 	refuse_secure_environment(); /* 1 */
 	read_config(&c);             /* 2 */
+	check_listen_fds(&c);
 	s->mode = c.mode;
 	s->wait = c.wait;
 	record_paths(&c);

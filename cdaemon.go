@@ -44,7 +44,42 @@
 //	CDAEMON_CHDIR       the daemon's working directory              /
 //	CDAEMON_UMASK       octal 0-0777                                0
 //	CDAEMON_KEEP_FDS    comma list of open descriptors above 2      none
-//	                    to keep
+//	                    (and above the listeners') to keep
+//	CDAEMON_USER        user name or uid; supplementary groups      unchanged
+//	                    from the user database
+//	CDAEMON_GROUP       group name or gid                           the user's
+//	                                                                primary group
+//	CDAEMON_CAPS        none, or a comma list of capabilities       all dropped
+//	                    (net_bind_service): kept in every set,      with USER
+//	                    the bounding set cut to them
+//	CDAEMON_CHROOT      directory; CDAEMON_CHDIR is inside it       none
+//	CDAEMON_NO_NEW_PRIVS on/off: PR_SET_NO_NEW_PRIVS                off
+//	CDAEMON_NOFILE      RLIMIT_NOFILE, soft and hard, 64-2^30-64    unchanged
+//	CDAEMON_CORE        off: no core dumps; on: unlimited, and      unchanged
+//	                    dumpable after the uid change
+//	CDAEMON_NICE        -20-19, for every thread                    unchanged
+//	CDAEMON_OOM_SCORE_ADJ -1000-1000                                unchanged
+//	CDAEMON_LISTEN      comma list: tcp:HOST:PORT (numeric IPv4),   none
+//	                    tcp:[IPv6]:PORT, unix:PATH, unix:@NAME;
+//	                    bound before the fork, at fds 3, 4, ...
+//
+// # Privileges and listeners
+//
+// Everything that can fail does so before anything is forked, as the
+// starting user: the user and group are looked up (ExitNoUser if unknown;
+// names need a dynamically linked glibc, static and musl builds take
+// numbers), each setting is checked against the process's capabilities
+// (ExitNoPerm), the limits, nice value and oom score are set on the
+// launcher so the kernel decides, the chroot directory is opened and the
+// CDAEMON_LISTEN addresses are bound and listening (ExitTempFail if in
+// use, ExitCantCreate otherwise). The daemon then chroots, sets groups,
+// gid and uid and cuts its capabilities while it is still
+// single-threaded, before the Go runtime starts: every thread has the new
+// ids, which Go itself cannot arrange (setuid is per thread on Linux, and
+// syscall.AllThreadsSyscall refuses cgo programs). A process that stays in
+// the foreground gets the same on itself. The listeners are at
+// descriptors 3, 4, ... with systemd's socket-activation environment; see
+// Listeners.
 //
 // Paths are resolved against the directory the program was started in
 // (State.Dir): the launcher opens them before it forks. Created files get
@@ -91,6 +126,7 @@
 package cdaemon
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -105,9 +141,10 @@ const (
 	ExitUsage      = 64 // invalid CDAEMON_* value
 	ExitSoftware   = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
-	ExitCantCreate = 73 // a stdio target, the pidfile or the CDAEMON_CHDIR directory cannot be opened
-	ExitTempFail   = 75 // already running: the pidfile is locked
-	ExitNoPerm     = 77 // a CDAEMON_* variable in a setuid, setgid or file-capability program
+	ExitNoUser     = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
+	ExitCantCreate = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
+	ExitTempFail   = 75 // already running: the pidfile is locked, or a CDAEMON_LISTEN address is in use
+	ExitNoPerm     = 77 // a setting the starting user may not make, or a CDAEMON_* variable in a setuid, setgid or file-capability program
 )
 
 // State is what the constructor did, as Info reports it.
@@ -134,6 +171,24 @@ type State struct {
 	Stdout, Stderr string
 	// Entry is CLOCK_MONOTONIC when the constructor started.
 	Entry time.Duration
+	// UID, GID and Groups are the ids the process runs with, read in
+	// package init: after the change CDAEMON_USER and CDAEMON_GROUP ask
+	// for, which the constructor made for every thread.
+	UID, GID int
+	Groups   []int
+	// User and Group are the names CDAEMON_USER and CDAEMON_GROUP (or
+	// the user's primary group) resolved to; "" if unset, or for an id
+	// the user database does not know.
+	User, Group string
+	// Root is CDAEMON_CHROOT, absolute, or "": the process's root
+	// directory. Dir, Pidfile, Stdout and Stderr are outside it.
+	Root string
+	// Listeners are the CDAEMON_LISTEN sockets as bound, in the order of
+	// their descriptors 3, 4, ...: "tcp:127.0.0.1:8080" (with the port
+	// the kernel chose for port 0), "tcp:[::1]:8080",
+	// "unix:/absolute/path" or "unix:@abstract". The function Listeners
+	// returns them as net.Listeners.
+	Listeners []string
 }
 
 var (
@@ -209,3 +264,23 @@ func Fail(err error) {
 // could not be opened and why (a directory the daemon's user may not write
 // to, a FIFO with no reader, a directory now at the path, a refusal above).
 func ReopenLogs() error { return reopenLogs() }
+
+// Listeners returns the sockets CDAEMON_LISTEN bound, in its order, as
+// net.Listeners; nil and no error without CDAEMON_LISTEN. The launcher
+// bound them as the starting user (so root binds a port below 1024 for a
+// daemon that runs as nobody) and they listened before the daemon
+// existed: connections made since then wait in their backlog.
+//
+// They are at descriptors 3, 4, ... with LISTEN_PID, LISTEN_FDS and
+// LISTEN_FDNAMES set as systemd's socket activation sets them, so a
+// program that uses coreos/go-systemd's activation package (or
+// sd_listen_fds) instead finds them unchanged. The first call to either
+// takes the descriptors over: Listeners closes them (each listener has a
+// close-on-exec descriptor of its own) and removes the LISTEN_* variables,
+// as activation.Listeners does. Later calls return the same listeners and
+// error.
+//
+// It fails, returning no listener, if a descriptor no longer holds its
+// socket (something else took the descriptors first) or net.FileListener
+// fails.
+func Listeners() ([]net.Listener, error) { return takeListeners() }

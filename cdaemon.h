@@ -15,11 +15,13 @@ enum {
 	CDAEMON_EX_OK = 0,
 	CDAEMON_EX_FAIL = 1,        /* Fail(), or a wait that timed out */
 	CDAEMON_EX_USAGE = 64,      /* invalid CDAEMON_* value */
+	CDAEMON_EX_NOUSER = 67,     /* CDAEMON_USER or CDAEMON_GROUP unknown */
 	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely, or the status protocol broke */
 	CDAEMON_EX_OSERR = 71,      /* fork, setsid, pipe, dup2 failed */
 	CDAEMON_EX_CANTCREAT = 73,  /* a stdio target, the pidfile or the directory */
-	CDAEMON_EX_TEMPFAIL = 75,   /* already running: the pidfile is locked */
-	CDAEMON_EX_NOPERM = 77,     /* CDAEMON_* in a secure-execution process */
+	CDAEMON_EX_TEMPFAIL = 75,   /* already running: the pidfile is locked, an address in use */
+	CDAEMON_EX_NOPERM = 77,     /* a setting the starting user may not make; CDAEMON_* in a
+	                               secure-execution process */
 };
 
 /* CDAEMON */
@@ -42,6 +44,9 @@ enum {
 #define CDAEMON_MSG_HEADER 4
 #define CDAEMON_MSG_MAX 4000    /* payload bytes, below PIPE_BUF */
 
+/* CDAEMON_LISTEN: at most this many sockets, at fds 3, 4, ... */
+#define CDAEMON_MAX_LISTEN 32
+
 /* What the constructor did, for the Go API. */
 struct cdaemon_state {
 	int ran;                   /* the constructor ran at all */
@@ -56,6 +61,13 @@ struct cdaemon_state {
 	char pidfile[PATH_MAX];    /* the pidfile, absolute, or "" */
 	char stdout_path[PATH_MAX]; /* stdout's file, absolute; "" for /dev/null */
 	char stderr_path[PATH_MAX]; /* stderr's file, absolute; "" for /dev/null */
+	char user[256];            /* CDAEMON_USER's name, "" if unset or not in the user database */
+	char group[256];           /* CDAEMON_GROUP's (or the user's primary group's) name, or "" */
+	char root[PATH_MAX];       /* CDAEMON_CHROOT, absolute, or "" */
+	int nlisten;               /* CDAEMON_LISTEN's sockets are fds 3 .. 3+nlisten-1 */
+	/* Each as bound: tcp:HOST:PORT (the port the kernel chose for 0),
+	 * tcp:[IPv6]:PORT, unix:/absolute/path or unix:@abstract. */
+	char listen[CDAEMON_MAX_LISTEN][PATH_MAX + 8];
 };
 
 extern struct cdaemon_state cdaemon_state;

@@ -67,6 +67,11 @@ func (e *PidfileError) Error() string {
 		msg += "it names no pid"
 	case errors.Is(e.Err, ErrNotHolder) && e.PID == 1:
 		msg += "it names pid 1, which is never taken for a daemon"
+	case errors.Is(e.Err, ErrNotHolder) && e.PID == os.Getpid():
+		// The caller's own constructor took the pidfile: CDAEMON_PIDFILE
+		// is in its environment.
+		return "cdaemon: pidfile " + e.Path + ": it names this process, which locked it " +
+			"itself (is CDAEMON_PIDFILE set in its environment?)"
 	case errors.Is(e.Err, ErrNotHolder):
 		msg += "it names pid " + strconv.Itoa(e.PID) + ", which does not hold its lock"
 	case e.PID > 0 && errors.Is(e.Err, ErrNotRunning):

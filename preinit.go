@@ -42,7 +42,14 @@ func init() {
 		Stdout:      C.GoString(&s.stdout_path[0]),
 		Stderr:      C.GoString(&s.stderr_path[0]),
 		Entry:       time.Duration(s.entry.tv_sec)*time.Second + time.Duration(s.entry.tv_nsec),
+		UID:         os.Getuid(),
+		GID:         os.Getgid(),
+		User:        C.GoString(&s.user[0]),
+		Group:       C.GoString(&s.group[0]),
+		Root:        C.GoString(&s.root[0]),
 	}
+	state.Groups, _ = os.Getgroups()
+	initListeners(s)
 	statusFD = int(s.status_fd)
 	if s.wait == C.CDAEMON_WAIT_START {
 		release(C.CDAEMON_MSG_STARTED, 0, "")

@@ -9,6 +9,10 @@
 //	cdaemon heartbeat -out FILE [-interval D]
 //
 // Only heartbeat daemonizes (hooks.go); the others run in the foreground.
+// Run them without CDAEMON_* in their environment: a CDAEMON_PIDFILE there
+// would make the command lock that pidfile itself (one instance per
+// pidfile holds in the foreground too), so that status fails with 75 while
+// the daemon runs, and names the command when it does not.
 //
 // status exits as LSB init scripts do: 0 running, 1 not running but the
 // pidfile is left (the daemon died or exited without removing it), 3 not

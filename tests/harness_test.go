@@ -49,6 +49,12 @@ type Report struct {
 	Now                  time.Duration
 	StartSigBlk          uint64
 	StartSigIgn          uint64
+	Rseq                 int
+	Setuid0              string
+	Listeners            []string
+	ListenersErr         string
+	ListenersTwice       bool
+	Activation           []string
 }
 
 var (

@@ -437,3 +437,23 @@ func TestSurvivesHangupWhileStarting(t *testing.T) {
 func sessionMembers(sid int) []int {
 	return processes(func(_ int, st Stat) bool { return st.SID == sid && st.State != "Z" })
 }
+
+// 16. The daemon's main thread is in the state a plain process's is:
+// glibc's rseq area is registered with the kernel. A middle process made
+// by vfork (CLONE_VM) loses the registration, and a daemon forked from it
+// inherits the loss while glibc believes it registered: sched_getcpu goes
+// stale and per-CPU allocators lose their abort protection. The probe asks
+// the kernel from its package init, which runs on the main thread.
+func TestMainThreadLikePlainProcess(t *testing.T) {
+	t.Parallel()
+	plain := Launch(t, probe, []string{"CDAEMON=off"}, "-exit", "0")
+	plain.RequireStatus(t, 0)
+	want := plain.ReadReport(t).Rseq
+	require.NotEqual(t, 0, want, "a plain process has no rseq registration")
+
+	r := Launch(t, probe, nil)
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	assert.Equal(t, want, rep.Rseq, "rseq registration of the daemon's main thread (1: registered, 0: lost, -1: libc has none)")
+	r.Stop(t, rep.PID)
+}

@@ -9,7 +9,6 @@ package tests
 
 import (
 	"bufio"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,22 +172,28 @@ func TestClosedStderrDoesNotKillLauncher(t *testing.T) {
 // A launcher started with SIGCHLD ignored (some service scripts, a parent
 // that set it and forgot): the kernel would reap its children itself and
 // every early death would read as "exited with status 0". The daemon
-// that exits 3 before it is ready must be reported as that.
+// that exits 3 before it is ready must be reported as that. env(1) execs
+// the probe with SIGCHLD ignored (sh cannot: dash resets it); the fault
+// shim holds the launcher at its pipe2, after its checks and before it
+// forks, so the test sees the inherited disposition on the launcher itself.
 func TestIgnoredSIGCHLDKeepsExitStatus(t *testing.T) {
 	t.Parallel()
 	env, err := exec.LookPath("env")
 	require.NoError(t, err)
-	// env(1) execs the program with SIGCHLD ignored: check it does.
-	out, err := exec.Command(env, "--ignore-signal=CHLD", "sed", "-n", "s/^SigIgn:[[:space:]]*//p", "/proc/self/status").Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		err = errors.New(string(ee.Stderr))
-	}
-	require.NoError(t, err, "env --ignore-signal (coreutils 8.31 or later) is needed")
-	require.True(t, sigIgnored(t, string(out), syscall.SIGCHLD), "env --ignore-signal=CHLD left SIGCHLD alone")
+	gate := filepath.Join(t.TempDir(), "gate")
+	r := Spawn(t, env, Opts{Args: []string{"--ignore-signal=CHLD", probe, "-exit", "3"},
+		Env: []string{"CDAEMON_WAIT=ready", "CDAEMON_PIDFILE=p.pid",
+			"LD_PRELOAD=" + faultShim(t), "HFAULT=pipe2:launcher:gate=" + gate}})
+	eventually(t, "the launcher held before it forks", func() bool {
+		_, err := os.Stat(gate + ".reached")
+		return err == nil || r.Exited()
+	})
+	require.False(t, r.Exited(), "env --ignore-signal (coreutils 8.31 or later) is needed")
+	require.True(t, sigIgnored(t, procStatus(t, r.Launcher)["SigIgn"], syscall.SIGCHLD),
+		"the launcher does not have SIGCHLD ignored")
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
 
-	r := LaunchOpts(t, env, Opts{Env: []string{"CDAEMON_WAIT=ready", "CDAEMON_PIDFILE=p.pid"},
-		Args: []string{"--ignore-signal=CHLD", probe, "-exit", "3"}})
+	r.Wait(t)
 	rep := r.ReadReport(t)
 	r.RequireStatus(t, 3)
 	assert.Contains(t, r.Stderr, "exited with status 3 before it was ready")

@@ -120,10 +120,10 @@ func TestTimeout(t *testing.T) {
 		term bool // the probe handles SIGTERM: it must see one
 		msg  string
 	}{
-		{"ready never called", "ready", nil, false, true, "was not ready within CDAEMON_TIMEOUT"},
+		{"ready never called", "ready", nil, false, true, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
 		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, false, "was not ready"},
 		{"a child started", "ready", []string{"-child"}, false, true, "was not ready"},
-		{"start never reached", "start", nil, true, false, "was not started within CDAEMON_TIMEOUT"},
+		{"start never reached", "start", nil, true, false, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -44,6 +45,12 @@ type Report struct {
 	Now                  time.Duration     // CLOCK_MONOTONIC when the report was made
 	StartSigBlk          uint64            // blocked signals before the Go runtime started
 	StartSigIgn          uint64            // ignored signals before the Go runtime started
+	Rseq                 int               // main thread's rseq: 1 registered, 0 not, -1 no rseq in libc
+	Setuid0              string            // error of setuid(0) on one thread ("" if it worked)
+	Listeners            []string          // -serve-listeners: the listeners' addresses
+	ListenersErr         string            // -serve-listeners: Listeners' error
+	ListenersTwice       bool              // a second Listeners call returned the same listeners
+	Activation           []string          // -activation: "name addr" of each socket found
 }
 
 func main() {
@@ -61,6 +68,11 @@ func main() {
 	runtimeChecks := flag.Bool("runtime", false, "exercise goroutines, timers, network, signals and os/exec")
 	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
 	say := flag.String("say", "", "write this line to stdout and to stderr")
+	status := flag.String("status", "", "write these bytes (`hex`) to the status pipe, as a hostile daemon could")
+	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor")
+	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
+	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
+		"found as coreos/go-systemd's activation.Listeners finds them")
 	flag.Parse()
 
 	// Registered first, so no signal a test sends is lost.
@@ -93,8 +105,42 @@ func main() {
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
 	}
+	if *serveListeners {
+		ls, err := cdaemon.Listeners()
+		if err != nil {
+			r.ListenersErr = err.Error()
+		}
+		again, err2 := cdaemon.Listeners()
+		r.ListenersTwice = err2 == nil && len(again) == len(ls)
+		for i, l := range ls {
+			r.ListenersTwice = r.ListenersTwice && again[i] == l
+			r.Listeners = append(r.Listeners, l.Addr().Network()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
+	if *activation {
+		for _, f := range activationFiles() {
+			l, err := net.FileListener(f)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
+			f.Close()
+			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
 	if *child {
 		if err := exec.Command("sleep", "3600").Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *shareLock {
+		if err := shareLockWithChild(r.Info.Pidfile); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *status != "" {
+		if err := writeStatusPipe(*status); err != nil {
 			cdaemon.Fail(err)
 		}
 	}
@@ -146,6 +192,34 @@ func write(path string, b []byte) {
 	}
 }
 
+// activationFiles is coreos/go-systemd's activation.Files(true) (v22),
+// copied so the tests need no dependency: what a program that supports
+// systemd's socket activation sees.
+func activationFiles() []*os.File {
+	defer os.Unsetenv("LISTEN_PID")
+	defer os.Unsetenv("LISTEN_FDS")
+	defer os.Unsetenv("LISTEN_FDNAMES")
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return nil
+	}
+	nfds, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || nfds == 0 {
+		return nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	files := make([]*os.File, 0, nfds)
+	for fd := 3; fd < 3+nfds; fd++ {
+		syscall.CloseOnExec(fd)
+		name := "LISTEN_FD_" + strconv.Itoa(fd)
+		if offset := fd - 3; offset < len(names) && len(names[offset]) > 0 {
+			name = names[offset]
+		}
+		files = append(files, os.NewFile(uintptr(fd), name))
+	}
+	return files
+}
+
 func serve(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -164,6 +238,11 @@ func inspect() Report {
 		Env: os.Environ(),
 	}
 	r.StartSigBlk, r.StartSigIgn = startSignals()
+	r.Rseq = rseq
+	// Raw, on this thread only: syscall.Setuid would try every thread.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETUID, 0, 0, 0); e != 0 {
+		r.Setuid0 = e.Error()
+	}
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
 		r.Now = time.Duration(ts.Nano())
@@ -326,4 +405,36 @@ func exercise() map[string]string {
 		return nil
 	})
 	return res
+}
+
+// writeStatusPipe writes raw bytes to the status pipe: the only pipe among
+// the daemon's descriptors while the launcher waits.
+func writeStatusPipe(hexBytes string) error {
+	b, err := hex.DecodeString(hexBytes)
+	if err != nil {
+		return err
+	}
+	for fd := 3; fd < 64; fd++ {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); strings.HasPrefix(l, "pipe:") {
+			_, err := unix.Write(fd, b)
+			return err
+		}
+	}
+	return errors.New("probe: no status pipe")
+}
+
+var sharedLock *os.File
+
+// shareLockWithChild starts sleep with the pidfile's locked descriptor (the
+// same open file description) as its fd 3, so the lock outlives the daemon.
+func shareLockWithChild(pidfile string) error {
+	for fd := 3; fd < 64; fd++ {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); l == pidfile {
+			sharedLock = os.NewFile(uintptr(fd), pidfile) // kept: no finalizer closes it
+			cmd := exec.Command("sleep", "3600")
+			cmd.ExtraFiles = []*os.File{sharedLock}
+			return cmd.Start()
+		}
+	}
+	return errors.New("probe: the pidfile is not open")
 }
