@@ -14,9 +14,10 @@
 // prints a table of killed and surviving mutants and exits 1 if any
 // survived or could not be run.
 //
-// Every snippet must occur exactly once in its file: a snippet that is no
-// longer found (the code changed) stops mutate before it runs anything,
-// naming the mutant, so the list is kept up to date.
+// Every snippet must occur exactly once in its file, and every test a
+// mutant names must exist: a snippet no longer found (the code changed)
+// or a test renamed stops mutate before it runs anything, naming the
+// mutant, so the list is kept up to date.
 //
 // Usage, from anywhere in the repository:
 //
@@ -40,11 +41,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,20 +55,32 @@ import (
 )
 
 // A mutant is one plausible defect: in file, the one occurrence of old
-// becomes new. tests is the -run pattern of the suite's tests relevant to
-// it (top-level test names, anchored by mutate).
+// becomes new (and so for each of more, for a defect that moves code).
+// tests are the suite's tests relevant to it: top-level test names or
+// patterns, anchored by mutate.
 type mutant struct {
 	name  string
 	file  string
 	old   string
 	new   string
+	more  []edit
 	tests []string
+	// warns: the defect makes gcc -Wall -Wextra warn, as it would in
+	// real code; run it anyway (the suite's analyzer test would catch
+	// the warning, .ci/run's -Werror compile too, but the tests listed
+	// must catch the defect itself).
+	warns bool
 }
+
+type edit struct{ old, new string }
+
+func (m mutant) edits() []edit { return append([]edit{{m.old, m.new}}, m.more...) }
 
 type result struct {
 	m       mutant
 	outcome string // killed, SURVIVED, BUILD FAILED, ERROR
 	by      string // the failing tests, or why
+	output  string // what the failing tests printed
 	took    time.Duration
 }
 
@@ -93,8 +108,12 @@ func main() {
 	if err != nil {
 		fatalf("-run: %v", err)
 	}
+	declared, err := declaredTests(root, files)
+	if err != nil {
+		fatalf("listing the suite's tests: %v", err)
+	}
 	for _, m := range mutants {
-		if err := check(root, m); err != nil {
+		if err := check(root, m, declared); err != nil {
 			stale = append(stale, err.Error())
 		}
 		if re.MatchString(m.name) {
@@ -120,6 +139,7 @@ func main() {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fatalf("cannot become a child subreaper: %v", err)
 	}
+	interruptible()
 	commit := describe(root)
 	fmt.Printf("mutate: %d mutants at %s, go test -timeout %v each\n", len(chosen), commit, *timeout)
 
@@ -130,7 +150,8 @@ func main() {
 	}
 	base := runOne(root, files, mutant{name: "(none: the unmutated copy)", tests: all}, *full, *keep, *timeout)
 	if base.outcome != "SURVIVED" {
-		fatalf("the unmutated copy does not pass its tests (%s: %s); fix that first", base.outcome, base.by)
+		fatalf("the unmutated copy does not pass its tests (%s: %s); fix that first\n%s",
+			base.outcome, base.by, base.output)
 	}
 	fmt.Printf("baseline: the unmutated copy passes, %s (%v)\n", base.by, base.took.Round(time.Second))
 
@@ -157,23 +178,91 @@ func main() {
 	}
 }
 
+// The run in progress, for interruptible.
+var (
+	current     sync.Mutex
+	currentPgid int    // go test's process group, or 0
+	currentDir  string // the mutated copy, or ""
+)
+
+// interruptible makes SIGINT, SIGTERM and SIGHUP stop go test and remove
+// the copy. Handling them also means the suite does not inherit them
+// ignored, as it would from a shell's background job (a test sends
+// SIGINT to a launcher, which must keep an inherited SIG_IGN).
+func interruptible() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		current.Lock()
+		if currentPgid > 0 {
+			syscall.Kill(-currentPgid, syscall.SIGKILL)
+		}
+		reapOrphans()
+		if currentDir != "" {
+			os.RemoveAll(currentDir)
+		}
+		fmt.Fprintf(os.Stderr, "\nmutate: stopped by %v\n", sig)
+		os.Exit(128 + int(sig.(syscall.Signal)))
+	}()
+}
+
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "mutate: "+format+"\n", args...)
 	os.Exit(2)
 }
 
-// check verifies that m's snippet occurs exactly once in its file.
-func check(root string, m mutant) error {
+// declaredTests lists the Test functions of the module's test files.
+func declaredTests(root string, files []string) ([]string, error) {
+	re := regexp.MustCompile(`(?m)^func (Test[A-Za-z0-9_]*)\(`)
+	var names []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") || strings.Contains(f, "testdata/") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			names = append(names, string(m[1]))
+		}
+	}
+	return names, nil
+}
+
+// check verifies that m's snippet occurs exactly once in its file and that
+// each of its test patterns names a test of the suite.
+func check(root string, m mutant, declared []string) error {
+	for _, t := range m.tests {
+		re, err := regexp.Compile("^(" + t + ")$")
+		if err != nil {
+			return fmt.Errorf("%s: test pattern %q: %v", m.name, t, err)
+		}
+		found := false
+		for _, name := range declared {
+			found = found || re.MatchString(name)
+		}
+		if !found {
+			return fmt.Errorf("%s: no test of the suite is named %s", m.name, t)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(root, m.file))
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.name, err)
 	}
-	switch n := strings.Count(string(b), m.old); {
-	case n == 0:
-		return fmt.Errorf("%s: snippet not found in %s: %q", m.name, m.file, m.old)
-	case n > 1:
-		return fmt.Errorf("%s: snippet found %d times in %s: %q", m.name, n, m.file, m.old)
-	case len(m.tests) == 0:
+	for _, e := range m.edits() {
+		switch n := strings.Count(string(b), e.old); {
+		case n == 0:
+			return fmt.Errorf("%s: snippet not found in %s: %q", m.name, m.file, e.old)
+		case n > 1:
+			return fmt.Errorf("%s: snippet found %d times in %s: %q", m.name, n, m.file, e.old)
+		}
+	}
+	if len(m.tests) == 0 {
 		return fmt.Errorf("%s: no tests listed", m.name)
 	}
 	return nil
@@ -279,7 +368,15 @@ func runOne(root string, files []string, m mutant, full, keep bool, timeout time
 	if keep {
 		fmt.Printf("(copy in %s) ", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		current.Lock()
+		currentDir = dir
+		current.Unlock()
+		defer func() {
+			current.Lock()
+			currentDir = ""
+			current.Unlock()
+			os.RemoveAll(dir)
+		}()
 	}
 	if err := copyTree(root, dir, files); err != nil {
 		fatalf("copying the repository to %s: %v", dir, err)
@@ -287,8 +384,16 @@ func runOne(root string, files []string, m mutant, full, keep bool, timeout time
 	if m.old != "" {
 		path := filepath.Join(dir, m.file)
 		b, err := os.ReadFile(path)
+		src := string(b)
+		for _, e := range m.edits() {
+			if n := strings.Count(src, e.old); n != 1 {
+				r.outcome, r.by = "ERROR", fmt.Sprintf("the snippet occurs %d times in the copy: %q", n, e.old)
+				return r
+			}
+			src = strings.Replace(src, e.old, e.new, 1)
+		}
 		if err == nil {
-			err = os.WriteFile(path, []byte(strings.Replace(string(b), m.old, m.new, 1)), 0o644)
+			err = os.WriteFile(path, []byte(src), 0o644)
 		}
 		if err != nil {
 			fatalf("mutating %s: %v", path, err)
@@ -302,7 +407,7 @@ func runOne(root string, files []string, m mutant, full, keep bool, timeout time
 		r.outcome, r.by = "BUILD FAILED", firstLine(string(out))
 		return r
 	}
-	if m.file != "" && strings.HasSuffix(m.file, ".c") {
+	if strings.HasSuffix(m.file, ".c") && !m.warns {
 		cc := exec.Command("gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-c", m.file, "-o", "/dev/null")
 		cc.Dir = dir
 		if out, err := cc.CombinedOutput(); err != nil {
@@ -328,12 +433,18 @@ func runOne(root string, files []string, m mutant, full, keep bool, timeout time
 	if err != nil {
 		fatalf("%v", err)
 	}
+	current.Lock()
 	if err := cmd.Start(); err != nil {
 		fatalf("go test: %v", err)
 	}
+	currentPgid = cmd.Process.Pid
+	current.Unlock()
 	ev := readEvents(stdout)
 	err = cmd.Wait()
+	current.Lock()
+	currentPgid = 0
 	reapOrphans()
+	current.Unlock()
 
 	switch {
 	case ctx.Err() != nil:
@@ -346,6 +457,9 @@ func runOne(root string, files []string, m mutant, full, keep bool, timeout time
 		r.outcome, r.by = "SURVIVED", fmt.Sprintf("%d tests passed", ev.passed)
 	case len(ev.failed) > 0:
 		r.outcome, r.by = "killed", strings.Join(ev.failed, ", ")
+		for _, name := range ev.failed {
+			r.output += strings.Join(ev.output[name], "")
+		}
 	default:
 		r.outcome, r.by = "killed", "the package failed: "+ev.lastOutput
 	}
@@ -360,12 +474,13 @@ type events struct {
 	failed      []string // top-level tests that failed
 	buildFailed bool
 	timedOut    bool
-	lastOutput  string // the last line of package output, for a failure outside tests
+	lastOutput  string              // the last line of package output, for a failure outside tests
+	output      map[string][]string // by top-level test
 }
 
 // readEvents reads go test -json output.
 func readEvents(r io.Reader) events {
-	var ev events
+	ev := events{output: map[string][]string{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -377,6 +492,10 @@ func readEvents(r io.Reader) events {
 			continue
 		}
 		top := e.Test != "" && !strings.Contains(e.Test, "/")
+		if e.Action == "output" && e.Test != "" {
+			name, _, _ := strings.Cut(e.Test, "/")
+			ev.output[name] = append(ev.output[name], e.Output)
+		}
 		switch {
 		case e.Action == "pass" && top:
 			ev.passed++
@@ -445,7 +564,14 @@ func children(ppid int) []int {
 	return pids
 }
 
+// firstLine returns the first line that says "error", else the first line
+// that is not a comment.
 func firstLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, "error") {
+			return strings.TrimSpace(line)
+		}
+	}
 	for _, line := range strings.Split(s, "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 			return line
