@@ -241,6 +241,28 @@ func TestDropPrivileges(t *testing.T) {
 	}
 }
 
+// CDAEMON_CORE=off: no core dumps (soft and hard 0); without CDAEMON_CORE=on
+// the uid change leaves the daemon undumpable, so its /proc files stay
+// root's and no other process of its user can ptrace it.
+func TestCoreOff(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	shared := sharedDir(t)
+	report := filepath.Join(shared, "report.json")
+	r := Launch(t, probe, []string{"CDAEMON_USER=nobody", "CDAEMON_CORE=off", "CDAEMON_NOFILE=64",
+		"CDAEMON_WAIT=ready", "PROBE_REPORT=" + report}, "-ready")
+	r.RequireStatus(t, 0)
+	r.Report = report
+	rep := r.ReadReport(t)
+	soft, hard := limit(t, rep.PID, "Max core file size")
+	assert.Equal(t, []string{"0", "0"}, []string{soft, hard})
+	soft, hard = limit(t, rep.PID, "Max open files")
+	assert.Equal(t, []string{"64", "64"}, []string{soft, hard})
+	st, err := os.Stat(fmt.Sprintf("/proc/%d/status", rep.PID))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(0), st.Sys().(*syscall.Stat_t).Uid, "not dumpable: /proc/PID is root's")
+}
+
 // Groups and ids in each combination of CDAEMON_USER and CDAEMON_GROUP.
 func TestDropIds(t *testing.T) {
 	t.Parallel()
