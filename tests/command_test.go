@@ -5,6 +5,7 @@ package tests
 // the one that holds the pidfile's lock.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,4 +181,56 @@ func TestCommandUsage(t *testing.T) {
 		assert.Contains(t, c.Stderr, "usage:", "%q", tc.args)
 		assert.Empty(t, c.Stdout)
 	}
+}
+
+// A user who cannot see the daemon's descriptors (root's daemon, run as
+// nobody) gets "unknown" (4) from status and "insufficient privilege" (4)
+// from stop and reload; nothing is signalled. Their own daemon, an
+// unprivileged user finds and stops.
+func TestCommandAsAnotherUser(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	sharedDir(t) // makes the built programs executable by nobody
+	dir, err := os.MkdirTemp("", "cdaemon-cmd-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	pidfile := filepath.Join(dir, "d.pid")
+	r := Launch(t, ctl(t), []string{"CDAEMON_PIDFILE=" + pidfile})
+	r.RequireStatus(t, 0)
+	rep := readCtlReport(t, r)
+
+	for _, tc := range []struct{ cmd, msg string }{
+		{"status", "cdaemon status: status unknown: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+		{"stop", "cdaemon stop: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+		{"reload", "cdaemon reload: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+	} {
+		c := LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{tc.cmd, pidfile}})
+		c.RequireStatus(t, 4)
+		assert.Equal(t, tc.msg+"\n", c.Stderr)
+		c.RequireGone(t)
+	}
+	requireAlive(t, rep.PID)
+	assert.FileExists(t, pidfile)
+
+	// Their own daemon, they see and stop.
+	require.NoError(t, os.Chmod(dir, os.ModeSticky|0o777))
+	own := filepath.Join(dir, "own.pid")
+	report := filepath.Join(dir, "own.json")
+	r2 := LaunchOpts(t, ctl(t), Opts{Dir: dir, Attr: asNobody(),
+		Env: []string{"CDAEMON_PIDFILE=" + own, "PROBE_REPORT=" + report}})
+	r2.RequireStatus(t, 0)
+	var rep2 ctlReport
+	eventually(t, "the ctl report", func() bool {
+		b, err := os.ReadFile(report)
+		return err == nil && json.Unmarshal(b, &rep2) == nil
+	})
+	r2.Track(rep2.PID, rep2.SID)
+	c := LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{"status", own}})
+	c.RequireStatus(t, 0)
+	c = LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{"stop", own}})
+	c.RequireStatus(t, 0)
+	assert.Equal(t, own+": stopped pid "+strconv.Itoa(rep2.PID)+"\n", c.Stdout)
+	r2.WaitExit(t, rep2.PID)
+	assert.NoFileExists(t, own)
 }

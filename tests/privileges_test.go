@@ -176,8 +176,11 @@ func TestDropPrivileges(t *testing.T) {
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 			} else {
-				r = Spawn(t, probe, Opts{Env: env, Args: []string{"-runtime", "-ready", "-say", "after the drop",
-					"-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
+				stdio, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				require.NoError(t, err)
+				defer stdio.Close()
+				r = Spawn(t, probe, Opts{Env: env, Stdio: stdio, Args: []string{"-runtime", "-ready", "-say",
+					"after the drop", "-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 				assert.Equal(t, r.Launcher, rep.PID, "in the foreground")
@@ -221,23 +224,43 @@ func TestDropPrivileges(t *testing.T) {
 			assert.Equal(t, "nobody", rep.Info.User)
 			assert.Equal(t, "nogroup", rep.Info.Group)
 
+			// The pidfile stays root's, 0644, holding the process's pid.
+			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
+			require.NoError(t, err)
+			assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
+			assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
+			assert.Equal(t, fmt.Sprintf("%d\n", pid), readFile(t, filepath.Join(r.Dir, "p.pid")))
+
 			// The log in a directory only root can enter is written after
-			// the drop; the pidfile stays root's, 0644.
-			if !daemon {
-				return // the foreground keeps its stdio and, for now, has no pidfile
-			}
+			// the drop (in the foreground: its stdio, opened by the test).
 			eventually(t, "the log line", func() bool {
 				b, _ := os.ReadFile(log)
 				return strings.Contains(string(b), "stderr: after the drop")
 			})
-			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
-			{
-				require.NoError(t, err)
-				assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
-				assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
-			}
 		})
 	}
+}
+
+// CDAEMON_CORE=off: no core dumps (soft and hard 0); without CDAEMON_CORE=on
+// the uid change leaves the daemon undumpable, so its /proc files stay
+// root's and no other process of its user can ptrace it.
+func TestCoreOff(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	shared := sharedDir(t)
+	report := filepath.Join(shared, "report.json")
+	r := Launch(t, probe, []string{"CDAEMON_USER=nobody", "CDAEMON_CORE=off", "CDAEMON_NOFILE=64",
+		"CDAEMON_WAIT=ready", "PROBE_REPORT=" + report}, "-ready")
+	r.RequireStatus(t, 0)
+	r.Report = report
+	rep := r.ReadReport(t)
+	soft, hard := limit(t, rep.PID, "Max core file size")
+	assert.Equal(t, []string{"0", "0"}, []string{soft, hard})
+	soft, hard = limit(t, rep.PID, "Max open files")
+	assert.Equal(t, []string{"64", "64"}, []string{soft, hard})
+	st, err := os.Stat(fmt.Sprintf("/proc/%d/status", rep.PID))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(0), st.Sys().(*syscall.Stat_t).Uid, "not dumpable: /proc/PID is root's")
 }
 
 // Groups and ids in each combination of CDAEMON_USER and CDAEMON_GROUP.
