@@ -2271,12 +2271,17 @@ static _Noreturn void launcher_timeout(struct launcher *l)
 	launcher_fail(l, CDAEMON_EX_FAIL, 0);
 }
 
-static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+static const char *stop_signal_name(int sig)
 {
 	static const char *names[] = { [SIGINT] = "SIGINT", [SIGTERM] = "SIGTERM",
 				       [SIGHUP] = "SIGHUP", [SIGQUIT] = "SIGQUIT" };
+	return names[sig];
+}
+
+static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+{
 	say("interrupted by %s while waiting for the daemon%s to be %s; stopping it",
-	    names[sig], l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
+	    stop_signal_name(sig), l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
 	launcher_fail(l, 128 + sig, 0);
 }
 
@@ -2697,15 +2702,30 @@ static void stay_in_foreground(const struct config *c)
 	drop_privileges(c);
 }
 
+/* A stop signal that came while the launcher opened its files (blocked
+ * since): end the start before the fork, which removes what it created.
+ * One that comes later is read from the launcher's signalfd. */
+static void refuse_if_interrupted(const sigset_t *set)
+{
+	const struct timespec zero = { 0, 0 };
+	int sig = sigtimedwait(set, NULL, &zero);
+	if (sig > 0)
+		bail(128 + sig, "interrupted by %s before the daemon was started",
+		     stop_signal_name(sig));
+}
+
 /* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
  * is in CDAEMON_CHDIR with CDAEMON_UMASK set. */
-static void open_everything(const struct config *c, struct files *f)
+static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
 {
 	fill_std_fds();
 	reserve_listen_fds(c, 0);
 	resolve_ids(c); /* 4a */
 	check_privileges(c);
 	set_limits(c);
+	/* From here on the start creates files: a stop signal is kept for
+	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
+	prepare_signals(sigs);
 	umask(0);
 	open_stdio(c, f);
 	/* With CDAEMON_CHROOT the launcher goes into the new root; the
@@ -2764,12 +2784,12 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 		return;
 	}
 	check_single_thread(); /* 4 */
-	open_everything(&c, &f); /* 5 */
+	open_everything(&c, &f, &sigs); /* 5 */
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) /* 6 */
 		bail(CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	prepare_signals(&sigs);
+	refuse_if_interrupted(&sigs);
 	fflush(NULL); /* buffered output must not be written twice */
 	pid_t middle = fork();
 	if (middle < 0)

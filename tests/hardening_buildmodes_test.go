@@ -66,6 +66,7 @@ func requireTestArgsForeground(t *testing.T, bin string) {
 }
 
 func TestHardeningBuildModes(t *testing.T) {
+	slow(t)
 	cases := []struct {
 		name  string
 		env   []string
@@ -99,6 +100,7 @@ func TestHardeningBuildModes(t *testing.T) {
 var sanitizerReport = regexp.MustCompile(`WARNING: DATA RACE|ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error`)
 
 func TestHardeningSanitizers(t *testing.T) {
+	slow(t)
 	for _, flag := range []string{"-race", "-asan"} {
 		t.Run(flag, func(t *testing.T) {
 			bin := goBuildVariant(t, "probe"+flag, "./testdata/probe", nil, flag)
@@ -142,6 +144,7 @@ func requireHostUntouched(t *testing.T, bin string, args ...string) {
 }
 
 func TestHardeningLibraryHosts(t *testing.T) {
+	slow(t)
 	t.Run("c-shared", func(t *testing.T) {
 		goBuildVariant(t, "libcdaemon.so", "./testdata/hardening/clib", nil, "-buildmode=c-shared")
 		host := hbuild(t, "host-c-shared", nil, "gcc", "-o", filepath.Join(binDir, "host-c-shared"),
@@ -165,6 +168,7 @@ func TestHardeningLibraryHosts(t *testing.T) {
 // run it, and optimized, as cgo compiles it), and clang's analyzer, find
 // nothing in cdaemon.c, with every checker on.
 func TestHardeningAnalyzer(t *testing.T) {
+	slow(t)
 	for _, opt := range []string{"-O0", "-O2"} {
 		t.Run("gcc"+opt, func(t *testing.T) {
 			cmd := exec.Command("gcc", "-fanalyzer", "-Wall", "-Wextra", "-Werror", opt,
