@@ -600,3 +600,45 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A daemon that dropped its privileges keeps its pidfile locked through a
+// read-only descriptor: it cannot rewrite the file its root launcher made
+// (and that root's tools, `kill $(cat pidfile)`, systemd's PIDFile=,
+// start-stop-daemon, trust) to aim them at another process. In the
+// daemon and in the foreground.
+func TestPidfileReadOnlyAfterDrop(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	for _, daemon := range []bool{true, false} {
+		name := map[bool]string{true: "daemon", false: "foreground"}[daemon]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			shared := sharedDir(t)
+			report := filepath.Join(shared, "report.json")
+			env := []string{"CDAEMON_USER=nobody", "CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready",
+				"PROBE_REPORT=" + report}
+			if !daemon {
+				env = append(env, "CDAEMON=off")
+			}
+			r := Spawn(t, probe, Opts{Env: env, Args: []string{"-ready"}})
+			r.Report = report
+			rep := r.ReadReport(t)
+			pidfile := filepath.Join(r.Dir, "p.pid")
+			resolved, err := filepath.EvalSymlinks(pidfile)
+			require.NoError(t, err)
+			var held []int
+			for n, fd := range procFDs(t, rep.PID) {
+				if fd.Target != resolved {
+					continue
+				}
+				held = append(held, n)
+				assert.Equal(t, os.O_RDONLY, fd.Flags&syscall.O_ACCMODE,
+					"fd %d on the pidfile must be read-only (flags %#o)", n, fd.Flags)
+				info := readFile(t, fmt.Sprintf("/proc/%d/fdinfo/%d", rep.PID, n))
+				assert.Contains(t, info, "FLOCK", "fd %d holds the lock", n)
+			}
+			assert.Len(t, held, 1, "one descriptor on the pidfile")
+			assert.Equal(t, fmt.Sprintf("%d\n", rep.PID), readFile(t, pidfile))
+		})
+	}
+}
