@@ -940,7 +940,7 @@ static int names_us(const char *var)
 {
 	const char *v = getenv(var);
 	char *end;
-	if (!v || !*v)
+	if (!v || !isdigit((unsigned char)*v)) /* strtol takes " 12" and "+12" */
 		return 0;
 	errno = 0;
 	long pid = strtol(v, &end, 10);

@@ -120,5 +120,5 @@ func TestDeclinedRunTakesNothing(t *testing.T) {
 	// Not declined: CDAEMON=off is the daemon in the foreground, which
 	// takes the pidfile and so is refused.
 	r := Launch(t, program(t, "wanted", "./testdata/wanted", nil), append(env, "CDAEMON=off"))
-	r.RequireStatus(t, 75)
+	r.RequireStatus(t, cdaemon.ExitTempFail)
 }
