@@ -940,7 +940,7 @@ static int names_us(const char *var)
 {
 	const char *v = getenv(var);
 	char *end;
-	if (!v || !*v)
+	if (!v || !isdigit((unsigned char)*v)) /* strtol takes " 12" and "+12" */
 		return 0;
 	errno = 0;
 	long pid = strtol(v, &end, 10);
@@ -993,10 +993,14 @@ static const char *supervised(void)
 	return NULL;
 }
 
-/* Why not to daemonize, or NULL to go ahead. */
-static const char *skip_reason(const struct config *c)
+/* Why not to daemonize, or NULL to go ahead. *declined is set when the
+ * program's arguments say this run is not the daemon at all (a CLI role,
+ * help, the version): then it must not take the daemon's pidfile,
+ * listeners or privileges either. */
+static const char *skip_reason(const struct config *c, int *declined)
 {
 	const char *why;
+	*declined = 0;
 	if (c->mode == CDAEMON_MODE_OFF)
 		return "CDAEMON=off";
 	if (c->mode == CDAEMON_MODE_ON)
@@ -1004,7 +1008,7 @@ static const char *skip_reason(const struct config *c)
 	if (is_test_binary())
 		return "a go test binary";
 	if ((why = program_says_no()))
-		return why;
+		return *declined = 1, why;
 	return supervised();
 }
 
@@ -1592,13 +1596,37 @@ static int open_root(const struct config *c)
  * start over; and empty it, so it never names a stale pid while we start.
  */
 static struct pidfh {
-	int fd;                 /* open and locked, or -1 */
+	int fd;                 /* open read-only and locked, or -1 */
+	int wfd;                /* open for writing the pid (never kept by the daemon), or -1 */
 	int dirfd;              /* its directory (O_PATH), or -1 */
 	char name[PATH_MAX];    /* its name in dirfd */
 	dev_t dev;
 	ino_t ino;
 	int created, locked;
-} pidfile = { .fd = -1, .dirfd = -1 };
+} pidfile = { .fd = -1, .wfd = -1, .dirfd = -1 };
+
+/*
+ * The descriptor that holds the lock, and the only one the daemon keeps,
+ * is read-only: a daemon that dropped its privileges (CDAEMON_USER) must
+ * not be able to rewrite the pidfile its launcher made, which root's
+ * tools (kill $(cat ...), systemd's PIDFile=, start-stop-daemon) trust.
+ * The pid is written through the writable one, by the launcher's side
+ * only. A new description of the file just opened: -1 with errno, ESTALE
+ * if the name now refers to another file.
+ */
+static int pidfile_reopen_readonly(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
 
 /* The pid a pidfile names: decimal digits and a newline, or 0. It is
  * input from whoever wrote the file. */
@@ -1746,7 +1774,18 @@ static void pidfile_open(const char *path)
 			     "the same file)",
 			     quote(path), (unsigned long)st.st_nlink);
 		check_file("CDAEMON_PIDFILE", path, fd, &dir, pf->created);
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int ro = pidfile_reopen_readonly(pf->dirfd, name, &st);
+		if (ro < 0 && (errno == ENOENT || errno == ESTALE)) {
+			pf->fd = -1; /* removed or replaced meanwhile: not ours to remove */
+			close(fd);
+			continue;
+		}
+		if (ro < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+			     strerror(errno));
+		pf->fd = ro;
+		pf->wfd = fd;
+		if (flock(ro, LOCK_EX | LOCK_NB) < 0) {
 			if (errno != EWOULDBLOCK)
 				bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot lock %s: %s",
 				     quote(path), strerror(errno));
@@ -1760,7 +1799,8 @@ static void pidfile_open(const char *path)
 		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
 			break;
 		/* Removed or replaced before we locked it: not ours to remove. */
-		pf->fd = -1;
+		pf->fd = pf->wfd = -1;
+		close(ro);
 		close(fd);
 	}
 	if (ftruncate(fd, 0) < 0)
@@ -1774,9 +1814,9 @@ static int pidfile_write(pid_t pid)
 {
 	char text[16];
 	int n = snprintf(text, sizeof text, "%d\n", (int)pid);
-	if (pwrite(pidfile.fd, text, n, 0) != n)
+	if (pwrite(pidfile.wfd, text, n, 0) != n)
 		return -1;
-	return ftruncate(pidfile.fd, n);
+	return ftruncate(pidfile.wfd, n);
 }
 
 /* A failed start takes its pidfile away: only one this start created or
@@ -1797,7 +1837,9 @@ static void pidfile_settle(void)
 {
 	if (pidfile.dirfd >= 0)
 		close(pidfile.dirfd);
-	pidfile.dirfd = -1;
+	if (pidfile.wfd >= 0)
+		close(pidfile.wfd);
+	pidfile.dirfd = pidfile.wfd = -1;
 }
 
 /* path made absolute against the launcher's working directory; as given
@@ -2233,12 +2275,17 @@ static _Noreturn void launcher_timeout(struct launcher *l)
 	launcher_fail(l, CDAEMON_EX_FAIL, 0);
 }
 
-static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+static const char *stop_signal_name(int sig)
 {
 	static const char *names[] = { [SIGINT] = "SIGINT", [SIGTERM] = "SIGTERM",
 				       [SIGHUP] = "SIGHUP", [SIGQUIT] = "SIGQUIT" };
+	return names[sig];
+}
+
+static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+{
 	say("interrupted by %s while waiting for the daemon%s to be %s; stopping it",
-	    names[sig], l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
+	    stop_signal_name(sig), l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
 	launcher_fail(l, 128 + sig, 0);
 }
 
@@ -2604,7 +2651,7 @@ static void become_daemon(const struct config *c, const struct files *f)
 	drop_privileges(c); /* 8a */
 	reset_signals();
 	strip_environment();
-	pidfile.dirfd = -1; /* closed with the inherited descriptors */
+	pidfile.dirfd = pidfile.wfd = -1; /* closed with the inherited descriptors */
 	cdaemon_state.daemonized = 1;
 	cdaemon_state.status_fd = status_fd;
 }
@@ -2659,15 +2706,30 @@ static void stay_in_foreground(const struct config *c)
 	drop_privileges(c);
 }
 
+/* A stop signal that came while the launcher opened its files (blocked
+ * since): end the start before the fork, which removes what it created.
+ * One that comes later is read from the launcher's signalfd. */
+static void refuse_if_interrupted(const sigset_t *set)
+{
+	const struct timespec zero = { 0, 0 };
+	int sig = sigtimedwait(set, NULL, &zero);
+	if (sig > 0)
+		bail(128 + sig, "interrupted by %s before the daemon was started",
+		     stop_signal_name(sig));
+}
+
 /* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
  * is in CDAEMON_CHDIR with CDAEMON_UMASK set. */
-static void open_everything(const struct config *c, struct files *f)
+static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
 {
 	fill_std_fds();
 	reserve_listen_fds(c, 0);
 	resolve_ids(c); /* 4a */
 	check_privileges(c);
 	set_limits(c);
+	/* From here on the start creates files: a stop signal is kept for
+	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
+	prepare_signals(sigs);
 	umask(0);
 	open_stdio(c, f);
 	/* With CDAEMON_CHROOT the launcher goes into the new root; the
@@ -2690,7 +2752,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	struct config c;
 	struct files f;
 	sigset_t sigs;
-	int pipefd[2];
+	int pipefd[2], declined;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->entry);
 	s->ran = 1;
@@ -2719,19 +2781,22 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	s->mode = c.mode;
 	s->wait = c.wait;
 	record_paths(&c);
-	if ((reason = skip_reason(&c))) { /* 3 */
+	if ((reason = skip_reason(&c, &declined))) { /* 3 */
 		snprintf(s->reason, sizeof s->reason, "%s", reason);
 		s->stdout_path[0] = s->stderr_path[0] = 0; /* stdio is left alone */
-		stay_in_foreground(&c);
+		if (declined)
+			s->pidfile[0] = 0;
+		else
+			stay_in_foreground(&c);
 		return;
 	}
 	check_single_thread(); /* 4 */
-	open_everything(&c, &f); /* 5 */
+	open_everything(&c, &f, &sigs); /* 5 */
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) /* 6 */
 		bail(CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	prepare_signals(&sigs);
+	refuse_if_interrupted(&sigs);
 	fflush(NULL); /* buffered output must not be written twice */
 	pid_t middle = fork();
 	if (middle < 0)

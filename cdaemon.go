@@ -114,6 +114,15 @@
 //	*/
 //	import "C"
 //
+// # Operating a daemon
+//
+// FindDaemon finds the daemon that runs for a pidfile: the process that
+// holds the file's lock and that the file names, never a pid merely written
+// in it. Daemon.Signal and Daemon.Stop act on that process through a pidfd,
+// so a reused pid is never signalled. ReopenLogs reopens the log files
+// after rotation. The cdaemon command (github.com/cdaemon/cdaemon/cdaemon)
+// offers them as status, stop and reload, with LSB exit statuses.
+//
 // # Exit statuses
 //
 // The launcher exits with one of the Exit constants below (from

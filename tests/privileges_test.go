@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -394,7 +395,7 @@ func TestPrivilegeBadValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LISTEN=unix:s.sock", tc.entry})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
 			requireOneClearLine(t, r.Stderr, tc.msg, " is not valid: want ")
 			r.RequireGone(t)
@@ -427,7 +428,7 @@ func TestPrivilegeGoodValues(t *testing.T) {
 func TestUnknownVariableListsAll(t *testing.T) {
 	t.Parallel()
 	r := Launch(t, probe, []string{"CDAEMON_USERS=nobody"})
-	r.RequireStatus(t, 64)
+	r.RequireStatus(t, cdaemon.ExitUsage)
 	requireOneClearLine(t, r.Stderr, `CDAEMON_USERS is not a cdaemon variable: want CDAEMON, CDAEMON_WAIT, `+
 		`CDAEMON_TIMEOUT, CDAEMON_PIDFILE, CDAEMON_LOG, CDAEMON_STDOUT, CDAEMON_STDERR, CDAEMON_STDIN, `+
 		`CDAEMON_CHDIR, CDAEMON_UMASK, CDAEMON_KEEP_FDS, CDAEMON_USER, CDAEMON_GROUP, CDAEMON_CAPS, `+
@@ -522,17 +523,17 @@ func TestStaticBuildIds(t *testing.T) {
 			}
 			static := goBuildVariant(t, "probe-"+tc.name, "./testdata/probe", tc.env, staticLink)
 			r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read `+
 				`the user database: it is linked statically or with musl`)
 			r.RequireGone(t)
 
 			r = Launch(t, static, []string{"CDAEMON=off", "CDAEMON_USER=65534", "CDAEMON_GROUP=nogroup"})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			requireOneClearLine(t, r.Stderr, `CDAEMON_GROUP="nogroup" is a name`)
 
 			r = Launch(t, static, []string{"CDAEMON_USER=65534"})
-			r.RequireStatus(t, 67)
+			r.RequireStatus(t, cdaemon.ExitNoUser)
 			requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or `+
 				`musl build cannot read), so it has no primary group: set CDAEMON_GROUP too`)
 
@@ -599,4 +600,46 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A daemon that dropped its privileges keeps its pidfile locked through a
+// read-only descriptor: it cannot rewrite the file its root launcher made
+// (and that root's tools, `kill $(cat pidfile)`, systemd's PIDFile=,
+// start-stop-daemon, trust) to aim them at another process. In the
+// daemon and in the foreground.
+func TestPidfileReadOnlyAfterDrop(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	for _, daemon := range []bool{true, false} {
+		name := map[bool]string{true: "daemon", false: "foreground"}[daemon]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			shared := sharedDir(t)
+			report := filepath.Join(shared, "report.json")
+			env := []string{"CDAEMON_USER=nobody", "CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready",
+				"PROBE_REPORT=" + report}
+			if !daemon {
+				env = append(env, "CDAEMON=off")
+			}
+			r := Spawn(t, probe, Opts{Env: env, Args: []string{"-ready"}})
+			r.Report = report
+			rep := r.ReadReport(t)
+			pidfile := filepath.Join(r.Dir, "p.pid")
+			resolved, err := filepath.EvalSymlinks(pidfile)
+			require.NoError(t, err)
+			var held []int
+			for n, fd := range procFDs(t, rep.PID) {
+				if fd.Target != resolved {
+					continue
+				}
+				held = append(held, n)
+				assert.Equal(t, os.O_RDONLY, fd.Flags&syscall.O_ACCMODE,
+					"fd %d on the pidfile must be read-only (flags %#o)", n, fd.Flags)
+				info := readFile(t, fmt.Sprintf("/proc/%d/fdinfo/%d", rep.PID, n))
+				assert.Contains(t, info, "FLOCK", "fd %d holds the lock", n)
+			}
+			assert.Len(t, held, 1, "one descriptor on the pidfile")
+			assert.Equal(t, fmt.Sprintf("%d\n", rep.PID), readFile(t, pidfile))
+		})
+	}
 }
