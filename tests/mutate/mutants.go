@@ -74,7 +74,7 @@ var mutants = []mutant{
 		new:   "if (0)\n\t\t\tbail(CDAEMON_EX_CANTCREAT,\n\t\t\t     \"CDAEMON_PIDFILE",
 		tests: []string{"TestHardeningPidfileTricks"}},
 	{name: "the pidfile lock taken blocking", file: "cdaemon.c",
-		old: "flock(fd, LOCK_EX | LOCK_NB)", new: "flock(fd, LOCK_EX)",
+		old: "LOCK_EX | LOCK_NB) < 0)", new: "LOCK_EX) < 0)",
 		tests: []string{"TestPidfileLockedWhileRunning", "TestHardeningStormOnOnePidfile"}},
 	{name: "already running exits 73, not 75", file: "cdaemon.c",
 		old:   `bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by pid %ld"`,
