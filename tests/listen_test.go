@@ -223,6 +223,8 @@ func TestListenRefusals(t *testing.T) {
 			`CDAEMON_LISTEN: "` + busyAddr + `" is in use`},
 		{"no such directory", []string{"CDAEMON_LISTEN=unix:first.sock,unix:no/such/dir.sock"}, 0, 73,
 			`CDAEMON_LISTEN: cannot listen on "unix:no/such/dir.sock": No such file or directory`},
+		{"a file that is not a socket", []string{"CDAEMON_LISTEN=unix:first.sock,unix:plain"}, 0, 73,
+			`CDAEMON_LISTEN: cannot listen on "unix:plain": File exists`},
 		{"address not local", []string{"CDAEMON_LISTEN=unix:first.sock,tcp:192.0.2.1:80"}, 0, 73,
 			`CDAEMON_LISTEN: cannot listen on "tcp:192.0.2.1:80": Cannot assign requested address`},
 		{"kept descriptor taken by a listener", []string{"CDAEMON_KEEP_FDS=4", "CDAEMON_LISTEN=unix:a,unix:b"}, 2, 64,
@@ -242,6 +244,9 @@ func TestListenRefusals(t *testing.T) {
 				files = append(files, f)
 			}
 			dir := t.TempDir()
+			if tc.name == "a file that is not a socket" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "plain"), []byte("mine"), 0o644))
+			}
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Files: files, Env: append([]string{"CDAEMON_PIDFILE=p.pid"}, tc.env...)})
 			r.RequireStatus(t, tc.status)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
@@ -250,7 +255,16 @@ func TestListenRefusals(t *testing.T) {
 			assert.NoFileExists(t, r.Report, "main ran")
 			ents, err := os.ReadDir(dir)
 			require.NoError(t, err)
-			assert.Empty(t, ents, "left behind: the pidfile or a socket file")
+			var left []string
+			for _, e := range ents {
+				left = append(left, e.Name())
+			}
+			if tc.name == "a file that is not a socket" {
+				assert.Equal(t, "mine", readFile(t, filepath.Join(dir, "plain")), "the file is left alone")
+				assert.Equal(t, []string{"plain"}, left, "left behind: the pidfile or a socket file")
+				return
+			}
+			assert.Empty(t, left, "left behind: the pidfile or a socket file")
 		})
 	}
 }
