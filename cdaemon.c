@@ -940,7 +940,7 @@ static int names_us(const char *var)
 {
 	const char *v = getenv(var);
 	char *end;
-	if (!v || !*v)
+	if (!v || !isdigit((unsigned char)*v)) /* strtol takes " 12" and "+12" */
 		return 0;
 	errno = 0;
 	long pid = strtol(v, &end, 10);
@@ -993,10 +993,14 @@ static const char *supervised(void)
 	return NULL;
 }
 
-/* Why not to daemonize, or NULL to go ahead. */
-static const char *skip_reason(const struct config *c)
+/* Why not to daemonize, or NULL to go ahead. *declined is set when the
+ * program's arguments say this run is not the daemon at all (a CLI role,
+ * help, the version): then it must not take the daemon's pidfile,
+ * listeners or privileges either. */
+static const char *skip_reason(const struct config *c, int *declined)
 {
 	const char *why;
+	*declined = 0;
 	if (c->mode == CDAEMON_MODE_OFF)
 		return "CDAEMON=off";
 	if (c->mode == CDAEMON_MODE_ON)
@@ -1004,7 +1008,7 @@ static const char *skip_reason(const struct config *c)
 	if (is_test_binary())
 		return "a go test binary";
 	if ((why = program_says_no()))
-		return why;
+		return *declined = 1, why;
 	return supervised();
 }
 
@@ -2753,7 +2757,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	struct config c;
 	struct files f;
 	sigset_t sigs;
-	int pipefd[2];
+	int pipefd[2], declined;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->entry);
 	s->ran = 1;
@@ -2782,10 +2786,13 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	s->mode = c.mode;
 	s->wait = c.wait;
 	record_paths(&c);
-	if ((reason = skip_reason(&c))) { /* 3 */
+	if ((reason = skip_reason(&c, &declined))) { /* 3 */
 		snprintf(s->reason, sizeof s->reason, "%s", reason);
 		s->stdout_path[0] = s->stderr_path[0] = 0; /* stdio is left alone */
-		stay_in_foreground(&c);
+		if (declined)
+			s->pidfile[0] = 0;
+		else
+			stay_in_foreground(&c);
 		return;
 	}
 	check_single_thread(); /* 4 */

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,7 +45,7 @@ func TestHardeningBadValueAmongGoodOnes(t *testing.T) {
 		{"CDAEMON_WAIT"},
 	} {
 		r := Launch(t, probe, env)
-		assert.Equal(t, 64, r.Status, "%q: %s", env, r.Stderr)
+		assert.Equal(t, cdaemon.ExitUsage, r.Status, "%q: %s", env, r.Stderr)
 		requireOneClearLine(t, r.Stderr, "CDAEMON_WAIT")
 		requireNothingLeft(t, r)
 	}
@@ -73,7 +74,7 @@ func TestHardeningEdgeValuesAccepted(t *testing.T) {
 // pidfile created.
 func requireCantCreate(t *testing.T, r *Run, name string, want ...string) {
 	t.Helper()
-	assert.Equal(t, 73, r.Status, "stderr %q", r.Stderr)
+	assert.Equal(t, cdaemon.ExitCantCreate, r.Status, "stderr %q", r.Stderr)
 	requireOneClearLine(t, r.Stderr, append([]string{name}, want...)...)
 	requireNothingLeft(t, r)
 	requireNoFile(t, r.Report, "the program never ran")

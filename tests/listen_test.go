@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -197,7 +198,7 @@ func TestListenStaleUnixSocket(t *testing.T) {
 
 	// Now it is served: a second start finds it in use.
 	r2 := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_LISTEN=unix:stale.sock"}})
-	r2.RequireStatus(t, 75)
+	r2.RequireStatus(t, cdaemon.ExitTempFail)
 	requireOneClearLine(t, r2.Stderr, `CDAEMON_LISTEN: "unix:stale.sock" is in use`)
 	r2.RequireGone(t)
 }

@@ -38,7 +38,7 @@ func TestPidfileLockedWhileRunning(t *testing.T) {
 
 	// The launcher is gone: the daemon alone holds the lock now.
 	second := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
-	second.RequireStatus(t, 75)
+	second.RequireStatus(t, cdaemon.ExitTempFail)
 	assert.Contains(t, second.Stderr, `"p.pid"`)
 	assert.Contains(t, second.Stderr, "locked by pid "+strconv.Itoa(rep.PID))
 	second.RequireGone(t)
@@ -130,7 +130,7 @@ func TestPidfileSymlinkRefused(t *testing.T) {
 			require.NoError(t, os.Symlink(target, link))
 
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
-			r.RequireStatus(t, 73)
+			r.RequireStatus(t, cdaemon.ExitCantCreate)
 			assert.Contains(t, r.Stderr, `"p.pid"`)
 			assert.Contains(t, r.Stderr, "symbolic link")
 			r.RequireGone(t)
@@ -428,7 +428,7 @@ func TestHardeningPidfileRemovedBeforeLock(t *testing.T) {
 	assert.Equal(t, bpid, pidFromFile(t, pidfile))
 
 	c := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
-	assert.Equal(t, 75, c.Status, "a second daemon started: %s", c.Stderr)
+	assert.Equal(t, cdaemon.ExitTempFail, c.Status, "a second daemon started: %s", c.Stderr)
 	requireNothingLeft(t, c)
 }
 
@@ -448,7 +448,7 @@ func TestHardeningRefusedStartNamesNoStalePid(t *testing.T) {
 		return err == nil
 	})
 	b := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
-	assert.Equal(t, 75, b.Status, b.Stderr)
+	assert.Equal(t, cdaemon.ExitTempFail, b.Status, b.Stderr)
 	assert.NotContains(t, b.Stderr, "999999999", "names a pid that is not running")
 	requireNothingLeft(t, b)
 

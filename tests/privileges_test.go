@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -394,7 +395,7 @@ func TestPrivilegeBadValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LISTEN=unix:s.sock", tc.entry})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
 			requireOneClearLine(t, r.Stderr, tc.msg, " is not valid: want ")
 			r.RequireGone(t)
@@ -427,7 +428,7 @@ func TestPrivilegeGoodValues(t *testing.T) {
 func TestUnknownVariableListsAll(t *testing.T) {
 	t.Parallel()
 	r := Launch(t, probe, []string{"CDAEMON_USERS=nobody"})
-	r.RequireStatus(t, 64)
+	r.RequireStatus(t, cdaemon.ExitUsage)
 	requireOneClearLine(t, r.Stderr, `CDAEMON_USERS is not a cdaemon variable: want CDAEMON, CDAEMON_WAIT, `+
 		`CDAEMON_TIMEOUT, CDAEMON_PIDFILE, CDAEMON_LOG, CDAEMON_STDOUT, CDAEMON_STDERR, CDAEMON_STDIN, `+
 		`CDAEMON_CHDIR, CDAEMON_UMASK, CDAEMON_KEEP_FDS, CDAEMON_USER, CDAEMON_GROUP, CDAEMON_CAPS, `+
@@ -522,17 +523,17 @@ func TestStaticBuildIds(t *testing.T) {
 			}
 			static := goBuildVariant(t, "probe-"+tc.name, "./testdata/probe", tc.env, staticLink)
 			r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read `+
 				`the user database: it is linked statically or with musl`)
 			r.RequireGone(t)
 
 			r = Launch(t, static, []string{"CDAEMON=off", "CDAEMON_USER=65534", "CDAEMON_GROUP=nogroup"})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			requireOneClearLine(t, r.Stderr, `CDAEMON_GROUP="nogroup" is a name`)
 
 			r = Launch(t, static, []string{"CDAEMON_USER=65534"})
-			r.RequireStatus(t, 67)
+			r.RequireStatus(t, cdaemon.ExitNoUser)
 			requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or `+
 				`musl build cannot read), so it has no primary group: set CDAEMON_GROUP too`)
 

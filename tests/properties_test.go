@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -456,4 +457,29 @@ func TestMainThreadLikePlainProcess(t *testing.T) {
 	rep := r.ReadReport(t)
 	assert.Equal(t, want, rep.Rseq, "rseq registration of the daemon's main thread (1: registered, 0: lost, -1: libc has none)")
 	r.Stop(t, rep.PID)
+}
+
+// 6, on a kernel without close_range (before 5.9): the daemon still closes
+// every inherited descriptor, one above the descriptor limit included (a
+// parent can lower its soft limit after opening it), by walking
+// /proc/self/fd rather than counting up to a limit that may be 2^30. The
+// fault shim makes close_range fail with ENOSYS.
+func TestInheritedFDsClosedWithoutCloseRange(t *testing.T) {
+	t.Parallel()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("needs bash for descriptors above 9")
+	}
+	wrapper := filepath.Join(t.TempDir(), "wrapper")
+	require.NoError(t, os.WriteFile(wrapper, []byte("#!"+bash+`
+ulimit -n 4096 && exec 3000</dev/null && exec 9</dev/null && ulimit -Sn 1024 && exec "$PROBE" "$@"
+`), 0o755))
+	r := LaunchOpts(t, wrapper, Opts{Env: []string{"PROBE=" + probe, "CDAEMON_PIDFILE=p.pid",
+		"LD_PRELOAD=" + faultShim(t), "HFAULT=close_range:any:ENOSYS"}})
+	r.RequireStatus(t, 0)
+	pid := r.ReadReport(t).PID
+	fds := procFDs(t, pid)
+	assert.NotContains(t, fds, 9, "inherited fd 9 survived")
+	assert.NotContains(t, fds, 3000, "inherited fd 3000, above the soft limit, survived")
+	r.Stop(t, pid)
 }

@@ -146,7 +146,7 @@ func TestClosedStdioAtLaunch(t *testing.T) {
 			}
 
 			again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
-			again.RequireStatus(t, 75)
+			again.RequireStatus(t, cdaemon.ExitTempFail)
 			assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
 		})
 	}
