@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
@@ -128,6 +129,7 @@ func TestListenQueuedBeforeDaemonRuns(t *testing.T) {
 		c, err := net.Dial(a[0], a[1])
 		require.NoError(t, err, "connecting to %v right after the launcher returned", a)
 		defer c.Close()
+		require.NoError(t, c.SetDeadline(time.Now().Add(hang))) // a hang is a failure
 		conns = append(conns, c)
 	}
 	assert.NoFileExists(t, r.Report, "the daemon's main has not run yet")

@@ -142,6 +142,9 @@ func hello(t *testing.T, network, addr string) string {
 	c, err := net.Dial(network, addr)
 	require.NoError(t, err, "connecting to %s %s", network, addr)
 	defer c.Close()
+	// A socket that listens but that nobody serves queues the connection:
+	// bound the read, so that is a failure, not a hang.
+	require.NoError(t, c.SetDeadline(time.Now().Add(hang)))
 	b := make([]byte, 100)
 	n, _ := c.Read(b)
 	return string(b[:n])
