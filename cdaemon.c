@@ -2723,8 +2723,9 @@ static void refuse_if_interrupted(const sigset_t *set)
 		     stop_signal_name(sig));
 }
 
-/* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
- * is in CDAEMON_CHDIR with CDAEMON_UMASK set. */
+/* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it
+ * keeps is opened (its listeners too), and the launcher is in
+ * CDAEMON_CHDIR (or CDAEMON_CHROOT) with CDAEMON_UMASK set. */
 static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
 {
 	fill_std_fds();
