@@ -71,6 +71,7 @@
 extern char **environ;
 
 struct cdaemon_state cdaemon_state = { .status_fd = -1 };
+struct cdaemon_listeners cdaemon_listeners;
 
 /* How long a stopped daemon gets between SIGTERM and SIGKILL. */
 #define GRACE_MS 2000
@@ -1926,8 +1927,8 @@ static void reserve_listen_fds(const struct config *c, int foreground)
  * absolute path for a relative unix one. */
 static void record_listener(int i, const struct listen_addr *l, int fd)
 {
-	char *dst = cdaemon_state.listen[i], host[INET6_ADDRSTRLEN] = "";
-	size_t size = sizeof cdaemon_state.listen[i];
+	char *dst = cdaemon_listeners.addr[i], host[INET6_ADDRSTRLEN] = "";
+	size_t size = sizeof cdaemon_listeners.addr[i];
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof ss;
 	const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
@@ -2046,13 +2047,13 @@ static void bind_listeners(const struct config *c)
 		record_listener(i, l, fd);
 		/* By its absolute path: the launcher changes directory next. */
 		if (made)
-			created_sockets[ncreated_sockets++] = cdaemon_state.listen[i] + 5;
+			created_sockets[ncreated_sockets++] = cdaemon_listeners.addr[i] + 5;
 		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
 			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
 				     strerror(errno));
 		close(fd);
 	}
-	cdaemon_state.nlisten = c->nlisten;
+	cdaemon_listeners.n = c->nlisten;
 }
 
 /* ---------------------------------------------------------------------
