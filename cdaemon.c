@@ -1349,6 +1349,9 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 	char buf[4096];
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
+	/* Our own descriptor list shows dfd itself: skip it (a callback
+	 * might close it). Another process's numbers are all theirs. */
+	int own = !strcmp(path, "/proc/self/fd");
 	if (dfd < 0)
 		return -1;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
@@ -1363,7 +1366,8 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 			char *end;
 			off += d->reclen;
 			long v = strtol(d->name, &end, 10);
-			if (isdigit((unsigned char)d->name[0]) && !*end && v != dfd && fn(v, arg)) {
+			if (isdigit((unsigned char)d->name[0]) && !*end && !(own && v == dfd) &&
+			    fn(v, arg)) {
 				close(dfd);
 				return 1;
 			}
