@@ -1300,7 +1300,7 @@ static void set_limits(const struct config *c)
 {
 	if (c->nofile != UNSET)
 		set_rlimit(RLIMIT_NOFILE, (rlim_t)c->nofile, "CDAEMON_NOFILE", c->nofile);
-	if (c->core == 0)
+	if (c->core == 0) /* lowering: always allowed */
 		set_rlimit(RLIMIT_CORE, 0, "CDAEMON_CORE", 0);
 	if (c->core == 1) {
 		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -2011,6 +2011,11 @@ static int bind_one(const struct listen_addr *l, mode_t mask, int *made)
 		umask(old);
 		if (r == 0 || errno != EADDRINUSE || !unix_file || retried++)
 			break;
+		struct stat st;
+		if (lstat(un->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			errno = EEXIST; /* a file that is not a socket: not "in use" */
+			break;
+		}
 		if (!stale_socket(un, len)) {
 			errno = EADDRINUSE;
 			break;

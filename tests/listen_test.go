@@ -218,17 +218,19 @@ func TestListenRefusals(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"address in use", []string{"CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, 75,
+		{"address in use", []string{"CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, cdaemon.ExitTempFail,
 			`CDAEMON_LISTEN: "` + busyAddr + `" is in use`},
-		{"address in use in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, 75,
+		{"address in use in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, cdaemon.ExitTempFail,
 			`CDAEMON_LISTEN: "` + busyAddr + `" is in use`},
-		{"no such directory", []string{"CDAEMON_LISTEN=unix:first.sock,unix:no/such/dir.sock"}, 0, 73,
+		{"no such directory", []string{"CDAEMON_LISTEN=unix:first.sock,unix:no/such/dir.sock"}, 0, cdaemon.ExitCantCreate,
 			`CDAEMON_LISTEN: cannot listen on "unix:no/such/dir.sock": No such file or directory`},
-		{"address not local", []string{"CDAEMON_LISTEN=unix:first.sock,tcp:192.0.2.1:80"}, 0, 73,
+		{"a file that is not a socket", []string{"CDAEMON_LISTEN=unix:first.sock,unix:plain"}, 0, cdaemon.ExitCantCreate,
+			`CDAEMON_LISTEN: cannot listen on "unix:plain": File exists`},
+		{"address not local", []string{"CDAEMON_LISTEN=unix:first.sock,tcp:192.0.2.1:80"}, 0, cdaemon.ExitCantCreate,
 			`CDAEMON_LISTEN: cannot listen on "tcp:192.0.2.1:80": Cannot assign requested address`},
-		{"kept descriptor taken by a listener", []string{"CDAEMON_KEEP_FDS=4", "CDAEMON_LISTEN=unix:a,unix:b"}, 2, 64,
+		{"kept descriptor taken by a listener", []string{"CDAEMON_KEEP_FDS=4", "CDAEMON_LISTEN=unix:a,unix:b"}, 2, cdaemon.ExitUsage,
 			`CDAEMON_KEEP_FDS="4" is not valid: fd 4 is taken by CDAEMON_LISTEN, whose sockets are descriptors 3 to 4`},
-		{"descriptor 3 open in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock"}, 1, 64,
+		{"descriptor 3 open in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock"}, 1, cdaemon.ExitUsage,
 			`CDAEMON_LISTEN: in the foreground the listeners go to descriptors 3 to 3, as systemd passes them, ` +
 				`but descriptor 3 is already open`},
 	}
@@ -243,6 +245,9 @@ func TestListenRefusals(t *testing.T) {
 				files = append(files, f)
 			}
 			dir := t.TempDir()
+			if tc.name == "a file that is not a socket" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "plain"), []byte("mine"), 0o644))
+			}
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Files: files, Env: append([]string{"CDAEMON_PIDFILE=p.pid"}, tc.env...)})
 			r.RequireStatus(t, tc.status)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
@@ -251,7 +256,16 @@ func TestListenRefusals(t *testing.T) {
 			assert.NoFileExists(t, r.Report, "main ran")
 			ents, err := os.ReadDir(dir)
 			require.NoError(t, err)
-			assert.Empty(t, ents, "left behind: the pidfile or a socket file")
+			var left []string
+			for _, e := range ents {
+				left = append(left, e.Name())
+			}
+			if tc.name == "a file that is not a socket" {
+				assert.Equal(t, "mine", readFile(t, filepath.Join(dir, "plain")), "the file is left alone")
+				assert.Equal(t, []string{"plain"}, left, "left behind: the pidfile or a socket file")
+				return
+			}
+			assert.Empty(t, left, "left behind: the pidfile or a socket file")
 		})
 	}
 }
@@ -263,7 +277,7 @@ func TestListenRemovedWhenStartFails(t *testing.T) {
 	dir := t.TempDir()
 	r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready",
 		"CDAEMON_LISTEN=unix:f.sock,tcp:127.0.0.1:0"}, Args: []string{"-fail", "no good"}})
-	r.RequireStatus(t, 1)
+	r.RequireStatus(t, cdaemon.ExitFail)
 	assert.Contains(t, r.Stderr, "no good")
 	r.RequireGone(t)
 	ents, err := os.ReadDir(dir)

@@ -109,6 +109,7 @@ func TestReadyServesAtOnce(t *testing.T) {
 
 // CDAEMON_TIMEOUT: a daemon that does not reach the wait point in time is
 // stopped, with whatever it started, and the launcher exits 1 saying so.
+// It gets SIGTERM first, so a daemon that handles it can clean up.
 func TestTimeout(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -116,32 +117,42 @@ func TestTimeout(t *testing.T) {
 		wait string
 		args []string
 		held bool // before the Go runtime starts
+		term bool // the probe handles SIGTERM: it must see one
 		msg  string
 	}{
-		{"ready never called", "ready", nil, false, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
-		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, "was not ready"},
-		{"a child started", "ready", []string{"-child"}, false, "was not ready"},
+		{"ready never called", "ready", nil, false, true, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
+		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, false, "was not ready"},
+		{"a child started", "ready", []string{"-child"}, false, true, "was not ready"},
 		// Outside the daemon's process group: the launcher, their
 		// subreaper, must still find and stop them.
-		{"a child in a session of its own", "ready", []string{"-child-setsid"}, false, "was not ready"},
-		{"the daemon left its session", "ready", []string{"-setsid"}, false, "was not ready"},
-		{"start never reached", "start", nil, true, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
+		{"a child in a session of its own", "ready", []string{"-child-setsid"}, false, true, "was not ready"},
+		{"the daemon left its session", "ready", []string{"-setsid"}, false, true, "was not ready"},
+		{"start never reached", "start", nil, true, false, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			dir := t.TempDir()
+			term := filepath.Join(dir, "got-sigterm")
 			env := []string{"CDAEMON_TIMEOUT=300ms", "CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=" + tc.wait}
 			if tc.held {
 				holdEnv, release := hold(t)
 				defer release()
 				env = append(env, holdEnv)
 			}
-			r := Launch(t, probe, env, tc.args...)
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: env, Args: append([]string{"-on-term", term}, tc.args...)})
 			r.RequireStatus(t, 1)
 			assert.Contains(t, r.Stderr, tc.msg)
 			assert.Contains(t, r.Stderr, "CDAEMON_TIMEOUT (300ms)")
 			r.RequireGone(t)
-			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"))
+			assert.NoFileExists(t, filepath.Join(dir, "p.pid"))
+			// The probe writes its report after it installs its SIGTERM
+			// handler: with a report, a SIGTERM was caught, not fatal.
+			if _, err := os.Stat(r.Report); tc.term && err == nil {
+				assert.FileExists(t, term, "the daemon was not sent SIGTERM before SIGKILL")
+			} else if tc.term {
+				t.Logf("the timeout came before the probe handled SIGTERM: not checked")
+			}
 		})
 	}
 }

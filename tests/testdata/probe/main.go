@@ -59,6 +59,7 @@ func main() {
 	exitAfterReady := flag.Bool("exit-after-ready", false, "exit 0 after Ready instead of waiting for SIGTERM")
 	waitUSR1 := flag.Bool("wait-usr1", false, "wait for SIGUSR1 before Ready; implies -ready")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops the probe")
+	onTerm := flag.String("on-term", "", "create this `file` when SIGTERM stops the probe")
 	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
 	childSetsid := flag.Bool("child-setsid", false, "start a child process (sleep) in a session of its own before Ready")
 	setsid := flag.Bool("setsid", false, "leave the daemon's session (setsid) before Ready")
@@ -189,6 +190,9 @@ func main() {
 		}
 	}
 	<-sigs
+	if *onTerm != "" {
+		os.WriteFile(*onTerm, nil, 0o644)
+	}
 }
 
 // write creates the file atomically so a reader never sees half of it.
