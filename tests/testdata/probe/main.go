@@ -74,7 +74,7 @@ func main() {
 	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor")
 	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
 	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
-		"found as coreos/go-systemd's activation.Listeners finds them")
+		"found as coreos/go-systemd's activation.Listeners finds them (before -serve-listeners)")
 	flag.Parse()
 
 	// Registered first, so no signal a test sends is lost.
@@ -107,6 +107,17 @@ func main() {
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
 	}
+	if *activation {
+		for _, f := range activationFiles() {
+			l, err := net.FileListener(f)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
+			f.Close()
+			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
 	if *serveListeners {
 		ls, err := cdaemon.Listeners()
 		if err != nil {
@@ -117,17 +128,6 @@ func main() {
 		for i, l := range ls {
 			r.ListenersTwice = r.ListenersTwice && again[i] == l
 			r.Listeners = append(r.Listeners, l.Addr().Network()+" "+l.Addr().String())
-			go serve(l)
-		}
-	}
-	if *activation {
-		for _, f := range activationFiles() {
-			l, err := net.FileListener(f)
-			if err != nil {
-				cdaemon.Fail(err)
-			}
-			f.Close()
-			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
 			go serve(l)
 		}
 	}
