@@ -61,6 +61,8 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops the probe")
 	onTerm := flag.String("on-term", "", "create this `file` when SIGTERM stops the probe")
 	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
+	childSetsid := flag.Bool("child-setsid", false, "start a child process (sleep) in a session of its own before Ready")
+	setsid := flag.Bool("setsid", false, "leave the daemon's session (setsid) before Ready")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -131,6 +133,18 @@ func main() {
 	}
 	if *child {
 		if err := exec.Command("sleep", "3600").Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *childSetsid {
+		c := exec.Command("sleep", "3600")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *setsid {
+		if _, err := syscall.Setsid(); err != nil {
 			cdaemon.Fail(err)
 		}
 	}
