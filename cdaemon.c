@@ -71,6 +71,7 @@
 extern char **environ;
 
 struct cdaemon_state cdaemon_state = { .status_fd = -1 };
+struct cdaemon_listeners cdaemon_listeners;
 
 /* How long a stopped daemon gets between SIGTERM and SIGKILL. */
 #define GRACE_MS 2000
@@ -221,6 +222,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 static int send_msg(int fd, int type, int status, const char *payload);
 static void pidfile_remove(void);
 static void remove_created_sockets(void);
+static void remove_created_logs(void);
 
 __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, const char *fmt, ...)
 {
@@ -236,6 +238,7 @@ __attribute__((format(printf, 2, 3))) static _Noreturn void bail(int status, con
 	if (!forked) {
 		pidfile_remove();
 		remove_created_sockets();
+		remove_created_logs();
 	}
 	_exit(status);
 }
@@ -938,7 +941,7 @@ static int names_us(const char *var)
 {
 	const char *v = getenv(var);
 	char *end;
-	if (!v || !*v)
+	if (!v || !isdigit((unsigned char)*v)) /* strtol takes " 12" and "+12" */
 		return 0;
 	errno = 0;
 	long pid = strtol(v, &end, 10);
@@ -991,10 +994,14 @@ static const char *supervised(void)
 	return NULL;
 }
 
-/* Why not to daemonize, or NULL to go ahead. */
-static const char *skip_reason(const struct config *c)
+/* Why not to daemonize, or NULL to go ahead. *declined is set when the
+ * program's arguments say this run is not the daemon at all (a CLI role,
+ * help, the version): then it must not take the daemon's pidfile,
+ * listeners or privileges either. */
+static const char *skip_reason(const struct config *c, int *declined)
 {
 	const char *why;
+	*declined = 0;
 	if (c->mode == CDAEMON_MODE_OFF)
 		return "CDAEMON=off";
 	if (c->mode == CDAEMON_MODE_ON)
@@ -1002,7 +1009,7 @@ static const char *skip_reason(const struct config *c)
 	if (is_test_binary())
 		return "a go test binary";
 	if ((why = program_says_no()))
-		return why;
+		return *declined = 1, why;
 	return supervised();
 }
 
@@ -1294,7 +1301,7 @@ static void set_limits(const struct config *c)
 {
 	if (c->nofile != UNSET)
 		set_rlimit(RLIMIT_NOFILE, (rlim_t)c->nofile, "CDAEMON_NOFILE", c->nofile);
-	if (c->core == 0)
+	if (c->core == 0) /* lowering: always allowed */
 		set_rlimit(RLIMIT_CORE, 0, "CDAEMON_CORE", 0);
 	if (c->core == 1) {
 		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -1343,6 +1350,9 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 	char buf[4096];
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
+	/* Our own descriptor list shows dfd itself: skip it (a callback
+	 * might close it). Another process's numbers are all theirs. */
+	int own = !strcmp(path, "/proc/self/fd");
 	if (dfd < 0)
 		return -1;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
@@ -1357,7 +1367,8 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 			char *end;
 			off += d->reclen;
 			long v = strtol(d->name, &end, 10);
-			if (isdigit((unsigned char)d->name[0]) && !*end && v != dfd && fn(v, arg)) {
+			if (isdigit((unsigned char)d->name[0]) && !*end && !(own && v == dfd) &&
+			    fn(v, arg)) {
 				close(dfd);
 				return 1;
 			}
@@ -1419,6 +1430,42 @@ static void check_file(const char *var, const char *path, int fd, const struct s
 		     var, quote(path), (unsigned long)st.st_nlink);
 }
 
+/* Log files this start created, by absolute path (the launcher changes
+ * directory before it forks) and identity: a start that fails before the
+ * fork removes them, if the name still refers to the file it created.
+ * After the fork a log is kept: it holds what the daemon said. */
+static struct created_log {
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+} created_logs[2];
+static int ncreated_logs;
+
+static void absolute(char *dst, size_t size, const char *path);
+
+static void note_created_log(const char *path, int fd)
+{
+	struct created_log *l = &created_logs[ncreated_logs];
+	struct stat st;
+	if (ncreated_logs == 2 || fstat(fd, &st) < 0)
+		return;
+	absolute(l->path, sizeof l->path, path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	ncreated_logs++;
+}
+
+static void remove_created_logs(void)
+{
+	for (int i = 0; i < ncreated_logs; i++) {
+		struct created_log *l = &created_logs[i];
+		struct stat st;
+		if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+			unlink(l->path);
+	}
+	ncreated_logs = 0;
+}
+
 /* O_NONBLOCK only while opening: a FIFO with no reader then fails (ENXIO)
  * instead of blocking the launcher forever, and one with no writer yet
  * opens. The daemon gets the descriptor back in blocking mode. Files the
@@ -1437,6 +1484,13 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		created = fd >= 0;
 		if (fd < 0 && errno == EEXIST)
 			fd = open(path, (flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	} else if (flags & O_CREAT) {
+		/* Exclusively first, to know whether this start created it;
+		 * EEXIST also for any symbolic link, which is then followed. */
+		fd = open(path, flags | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+		created = fd >= 0;
+		if (fd < 0 && errno == EEXIST)
+			fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	} else {
 		fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
 	}
@@ -1449,6 +1503,8 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		     quote(path));
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
+	if (created)
+		note_created_log(path, fd);
 	if (writes)
 		check_file(var, path, fd, &dir, created);
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
@@ -1545,13 +1601,37 @@ static int open_root(const struct config *c)
  * start over; and empty it, so it never names a stale pid while we start.
  */
 static struct pidfh {
-	int fd;                 /* open and locked, or -1 */
+	int fd;                 /* open read-only and locked, or -1 */
+	int wfd;                /* open for writing the pid (never kept by the daemon), or -1 */
 	int dirfd;              /* its directory (O_PATH), or -1 */
 	char name[PATH_MAX];    /* its name in dirfd */
 	dev_t dev;
 	ino_t ino;
 	int created, locked;
-} pidfile = { .fd = -1, .dirfd = -1 };
+} pidfile = { .fd = -1, .wfd = -1, .dirfd = -1 };
+
+/*
+ * The descriptor that holds the lock, and the only one the daemon keeps,
+ * is read-only: a daemon that dropped its privileges (CDAEMON_USER) must
+ * not be able to rewrite the pidfile its launcher made, which root's
+ * tools (kill $(cat ...), systemd's PIDFile=, start-stop-daemon) trust.
+ * The pid is written through the writable one, by the launcher's side
+ * only. A new description of the file just opened: -1 with errno, ESTALE
+ * if the name now refers to another file.
+ */
+static int pidfile_reopen_readonly(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
 
 /* The pid a pidfile names: decimal digits and a newline, or 0. It is
  * input from whoever wrote the file. */
@@ -1614,7 +1694,7 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 {
 	struct stat st;
 	struct holder h = { 0 };
-	char comm[32], proc[64];
+	char raw[32], comm[64], proc[64];
 	long named = read_pid(fd);
 
 	if (fstat(fd, &st) == 0) {
@@ -1626,7 +1706,8 @@ static _Noreturn void refuse_locked(const char *path, int fd)
 		     named);
 	if (each_number("/proc", holds_lock, &h) == 1) {
 		snprintf(proc, sizeof proc, "/proc/%ld/comm", h.pid);
-		escape(comm, sizeof comm, read_small(proc, comm, sizeof comm), strlen(comm));
+		read_small(proc, raw, sizeof raw);
+		escape(comm, sizeof comm, raw, strlen(raw));
 		if (named > 0)
 			bail(CDAEMON_EX_TEMPFAIL,
 			     "already running: %s is locked by pid %ld (%s), not by pid %ld that it "
@@ -1698,7 +1779,18 @@ static void pidfile_open(const char *path)
 			     "the same file)",
 			     quote(path), (unsigned long)st.st_nlink);
 		check_file("CDAEMON_PIDFILE", path, fd, &dir, pf->created);
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int ro = pidfile_reopen_readonly(pf->dirfd, name, &st);
+		if (ro < 0 && (errno == ENOENT || errno == ESTALE)) {
+			pf->fd = -1; /* removed or replaced meanwhile: not ours to remove */
+			close(fd);
+			continue;
+		}
+		if (ro < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+			     strerror(errno));
+		pf->fd = ro;
+		pf->wfd = fd;
+		if (flock(ro, LOCK_EX | LOCK_NB) < 0) {
 			if (errno != EWOULDBLOCK)
 				bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot lock %s: %s",
 				     quote(path), strerror(errno));
@@ -1712,7 +1804,8 @@ static void pidfile_open(const char *path)
 		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
 			break;
 		/* Removed or replaced before we locked it: not ours to remove. */
-		pf->fd = -1;
+		pf->fd = pf->wfd = -1;
+		close(ro);
 		close(fd);
 	}
 	if (ftruncate(fd, 0) < 0)
@@ -1726,9 +1819,9 @@ static int pidfile_write(pid_t pid)
 {
 	char text[16];
 	int n = snprintf(text, sizeof text, "%d\n", (int)pid);
-	if (pwrite(pidfile.fd, text, n, 0) != n)
+	if (pwrite(pidfile.wfd, text, n, 0) != n)
 		return -1;
-	return ftruncate(pidfile.fd, n);
+	return ftruncate(pidfile.wfd, n);
 }
 
 /* A failed start takes its pidfile away: only one this start created or
@@ -1749,7 +1842,9 @@ static void pidfile_settle(void)
 {
 	if (pidfile.dirfd >= 0)
 		close(pidfile.dirfd);
-	pidfile.dirfd = -1;
+	if (pidfile.wfd >= 0)
+		close(pidfile.wfd);
+	pidfile.dirfd = pidfile.wfd = -1;
 }
 
 /* path made absolute against the launcher's working directory; as given
@@ -1836,8 +1931,8 @@ static void reserve_listen_fds(const struct config *c, int foreground)
  * absolute path for a relative unix one. */
 static void record_listener(int i, const struct listen_addr *l, int fd)
 {
-	char *dst = cdaemon_state.listen[i], host[INET6_ADDRSTRLEN] = "";
-	size_t size = sizeof cdaemon_state.listen[i];
+	char *dst = cdaemon_listeners.addr[i], host[INET6_ADDRSTRLEN] = "";
+	size_t size = sizeof cdaemon_listeners.addr[i];
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof ss;
 	const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
@@ -1917,6 +2012,11 @@ static int bind_one(const struct listen_addr *l, mode_t mask, int *made)
 		umask(old);
 		if (r == 0 || errno != EADDRINUSE || !unix_file || retried++)
 			break;
+		struct stat st;
+		if (lstat(un->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			errno = EEXIST; /* a file that is not a socket: not "in use" */
+			break;
+		}
 		if (!stale_socket(un, len)) {
 			errno = EADDRINUSE;
 			break;
@@ -1951,13 +2051,13 @@ static void bind_listeners(const struct config *c)
 		record_listener(i, l, fd);
 		/* By its absolute path: the launcher changes directory next. */
 		if (made)
-			created_sockets[ncreated_sockets++] = cdaemon_state.listen[i] + 5;
+			created_sockets[ncreated_sockets++] = cdaemon_listeners.addr[i] + 5;
 		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
 			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
 				     strerror(errno));
 		close(fd);
 	}
-	cdaemon_state.nlisten = c->nlisten;
+	cdaemon_listeners.n = c->nlisten;
 }
 
 /* ---------------------------------------------------------------------
@@ -2096,6 +2196,46 @@ static int wait_exit(pid_t pid, long long deadline, int *status)
 }
 
 /*
+ * Signal the launcher's children outside its session: the middle once it
+ * called setsid, and the daemon and whatever it started, re-parented to
+ * the launcher (their subreaper) as their parents died. kill(-group)
+ * misses those that left the daemon's process group or session (a child
+ * started with Setsid, a daemon that called setsid itself). A child keeps
+ * its pid until the launcher reaps it, so none of these is a stranger.
+ * Children in the launcher's own session are left alone: a shell that
+ * exec'ed the program may have started them (the middle before its setsid
+ * is killed by pid). Returns how many were signalled.
+ */
+struct kin {
+	long self, sid;
+	int sig, n;
+};
+
+static int signal_child(long pid, void *arg)
+{
+	struct kin *k = arg;
+	char path[64], stat[512], *end;
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	const char *p = strrchr(read_small(path, stat, sizeof stat), ')');
+	/* ") S PPID PGRP SID ...": the command name may hold anything. */
+	if (!p || !p[1] || !p[2])
+		return 0;
+	long ppid = strtol(p + 3, &end, 10);
+	strtol(end, &end, 10);
+	long sid = strtol(end, &end, 10);
+	if (ppid == k->self && sid != k->sid && kill((pid_t)pid, k->sig) == 0)
+		k->n++;
+	return 0;
+}
+
+static int signal_children(int sig)
+{
+	struct kin k = { getpid(), getsid(0), sig, 0 };
+	each_number("/proc", signal_child, &k);
+	return k.n;
+}
+
+/*
  * The start failed: make sure nothing of it is left, then exit. A daemon
  * that is ending by itself (it sent Fail) gets GRACE_MS to do so; one
  * that is not gets SIGTERM at once; then GRACE_MS more, then SIGKILL. Its
@@ -2109,17 +2249,22 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 	int st;
 	if (l->daemon > 0 && !wait_exit(l->daemon, now_ms() + (ending ? GRACE_MS : 0), &st)) {
 		kill(-group, SIGTERM);
+		signal_children(SIGTERM);
 		if (!wait_exit(l->daemon, now_ms() + GRACE_MS, &st))
 			kill(-group, SIGKILL);
 	}
+	kill(l->middle, SIGKILL); /* perhaps before its setsid: not in the group yet */
 	kill(-group, SIGKILL);
+	signal_children(SIGKILL);
 	/* Reap the middle, the daemon and the daemon's children, which were
 	 * re-parented to us (we are their subreaper). */
 	for (long long end = now_ms() + 10 * GRACE_MS; now_ms() < end;) {
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid < 0 && errno != EINTR)
 			break; /* ECHILD: none left */
-		if (pid == 0)
+		if (pid == 0 && signal_children(SIGKILL))
+			usleep(10000); /* orphans keep coming to us as their parents die */
+		else if (pid == 0)
 			usleep(1000);
 	}
 	pidfile_remove(); /* the launcher still shares the lock */
@@ -2185,12 +2330,17 @@ static _Noreturn void launcher_timeout(struct launcher *l)
 	launcher_fail(l, CDAEMON_EX_FAIL, 0);
 }
 
-static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+static const char *stop_signal_name(int sig)
 {
 	static const char *names[] = { [SIGINT] = "SIGINT", [SIGTERM] = "SIGTERM",
 				       [SIGHUP] = "SIGHUP", [SIGQUIT] = "SIGQUIT" };
+	return names[sig];
+}
+
+static _Noreturn void launcher_interrupted(struct launcher *l, int sig)
+{
 	say("interrupted by %s while waiting for the daemon%s to be %s; stopping it",
-	    names[sig], l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
+	    stop_signal_name(sig), l->daemon > 0 ? "" : " process", wait_point(l->c->wait));
 	launcher_fail(l, 128 + sig, 0);
 }
 
@@ -2556,7 +2706,7 @@ static void become_daemon(const struct config *c, const struct files *f)
 	drop_privileges(c); /* 8a */
 	reset_signals();
 	strip_environment();
-	pidfile.dirfd = -1; /* closed with the inherited descriptors */
+	pidfile.dirfd = pidfile.wfd = -1; /* closed with the inherited descriptors */
 	cdaemon_state.daemonized = 1;
 	cdaemon_state.status_fd = status_fd;
 }
@@ -2611,15 +2761,31 @@ static void stay_in_foreground(const struct config *c)
 	drop_privileges(c);
 }
 
-/* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
- * is in CDAEMON_CHDIR with CDAEMON_UMASK set. */
-static void open_everything(const struct config *c, struct files *f)
+/* A stop signal that came while the launcher opened its files (blocked
+ * since): end the start before the fork, which removes what it created.
+ * One that comes later is read from the launcher's signalfd. */
+static void refuse_if_interrupted(const sigset_t *set)
+{
+	const struct timespec zero = { 0, 0 };
+	int sig = sigtimedwait(set, NULL, &zero);
+	if (sig > 0)
+		bail(128 + sig, "interrupted by %s before the daemon was started",
+		     stop_signal_name(sig));
+}
+
+/* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it
+ * keeps is opened (its listeners too), and the launcher is in
+ * CDAEMON_CHDIR (or CDAEMON_CHROOT) with CDAEMON_UMASK set. */
+static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
 {
 	fill_std_fds();
 	reserve_listen_fds(c, 0);
 	resolve_ids(c); /* 4a */
 	check_privileges(c);
 	set_limits(c);
+	/* From here on the start creates files: a stop signal is kept for
+	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
+	prepare_signals(sigs);
 	umask(0);
 	open_stdio(c, f);
 	/* With CDAEMON_CHROOT the launcher goes into the new root; the
@@ -2642,7 +2808,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	struct config c;
 	struct files f;
 	sigset_t sigs;
-	int pipefd[2];
+	int pipefd[2], declined;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->entry);
 	s->ran = 1;
@@ -2671,19 +2837,22 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	s->mode = c.mode;
 	s->wait = c.wait;
 	record_paths(&c);
-	if ((reason = skip_reason(&c))) { /* 3 */
+	if ((reason = skip_reason(&c, &declined))) { /* 3 */
 		snprintf(s->reason, sizeof s->reason, "%s", reason);
 		s->stdout_path[0] = s->stderr_path[0] = 0; /* stdio is left alone */
-		stay_in_foreground(&c);
+		if (declined)
+			s->pidfile[0] = 0;
+		else
+			stay_in_foreground(&c);
 		return;
 	}
 	check_single_thread(); /* 4 */
-	open_everything(&c, &f); /* 5 */
+	open_everything(&c, &f, &sigs); /* 5 */
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) /* 6 */
 		bail(CDAEMON_EX_OSERR, "pipe: %s", strerror(errno));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	prepare_signals(&sigs);
+	refuse_if_interrupted(&sigs);
 	fflush(NULL); /* buffered output must not be written twice */
 	pid_t middle = fork();
 	if (middle < 0)

@@ -114,6 +114,15 @@
 //	*/
 //	import "C"
 //
+// # Operating a daemon
+//
+// FindDaemon finds the daemon that runs for a pidfile: the process that
+// holds the file's lock and that the file names, never a pid merely written
+// in it. Daemon.Signal and Daemon.Stop act on that process through a pidfd,
+// so a reused pid is never signalled. ReopenLogs reopens the log files
+// after rotation. The cdaemon command (github.com/cdaemon/cdaemon/cdaemon)
+// offers them as status, stop and reload, with LSB exit statuses.
+//
 // # Exit statuses
 //
 // The launcher exits with one of the Exit constants below (from
@@ -257,7 +266,8 @@ func Fail(err error) {
 // the start's rules: the directory must be sticky, and a symbolic link, a
 // file with other hard links or a file another user owns is refused. A
 // descriptor on /dev/null, and every descriptor in the foreground, is left
-// alone.
+// alone. Under CDAEMON_CHROOT a file inside the new root is reopened by its
+// path there; one outside it cannot be reached, which is an error.
 //
 // On error ReopenLogs changes neither descriptor: the daemon keeps writing
 // to the old files. The error is an *fs.PathError naming the path that

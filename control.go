@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,6 +109,7 @@ type Daemon struct {
 
 	pidfd    int
 	dev, ino uint64 // the pidfile's identity when it was found
+	holders  []int  // the lock's holders then: the daemon, its launcher, children
 }
 
 // FindDaemon finds the daemon that runs for the pidfile at path: the
@@ -176,6 +178,7 @@ func FindDaemon(path string) (*Daemon, error) {
 		d.Close()
 		return fail(nil)
 	}
+	d.holders, _ = lockHolders(st.Dev, st.Ino)
 	return d, nil
 }
 
@@ -295,9 +298,11 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 // for the daemon to exit, sends SIGKILL if it has not and waits up to
 // timeout again. Then it waits, within the same bound, until no process
 // holds the pidfile's lock, and removes the pidfile if the path still
-// names the file it found and nobody locked it meanwhile (a daemon that
-// started in between keeps its file). killed reports that SIGKILL was
-// needed. A daemon that has already exited counts as stopped.
+// names the file it found and nobody locked it meanwhile. A new daemon
+// that took the pidfile over once this one was gone (a supervisor
+// restarted it) is neither waited for nor signalled, and keeps its file.
+// killed reports that SIGKILL was needed. A daemon that has already exited
+// counts as stopped.
 //
 // Stop signals only the daemon. It fails with:
 //   - an *os.SyscallError if a signal cannot be sent (EPERM);
@@ -324,12 +329,19 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		}
 	}
 	// The daemon is gone; a launcher still waiting for it exits on its
-	// own, a child that inherited the lock may not.
+	// own, a child that inherited the lock may not. A new daemon that took
+	// the file over (a supervisor restarted it) is not ours to wait for.
 	deadline := time.Now().Add(timeout)
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
 		holders, _ := lockHolders(d.dev, d.ino)
 		if len(holders) == 0 {
 			break
+		}
+		if st, err := os.Lstat(d.Pidfile); err == nil {
+			named, _ := readPid(d.Pidfile, st.Sys().(*syscall.Stat_t))
+			if !slices.Contains(d.holders, named) && slices.Contains(holders, named) {
+				return killed, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return killed, &PidfileError{Path: d.Pidfile, PID: d.PID, Holders: holders, Err: ErrStillLocked}

@@ -8,11 +8,10 @@
 //	cdaemon reload PIDFILE
 //	cdaemon heartbeat -out FILE [-interval D]
 //
-// Only heartbeat daemonizes (hooks.go); the others run in the foreground.
-// Run them without CDAEMON_* in their environment: a CDAEMON_PIDFILE there
-// would make the command lock that pidfile itself (one instance per
-// pidfile holds in the foreground too), so that status fails with 75 while
-// the daemon runs, and names the command when it does not.
+// Only heartbeat daemonizes (hooks.go); the others run in the foreground,
+// and since the hook declines them, cdaemon takes nothing of a
+// configuration in their environment: a CDAEMON_PIDFILE exported by an
+// init script is left to the daemon.
 //
 // status exits as LSB init scripts do: 0 running, 1 not running but the
 // pidfile is left (the daemon died or exited without removing it), 3 not

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -114,7 +115,7 @@ func TestConstructorNeverRan(t *testing.T) {
 				assert.True(t, rep.Info.Daemonized)
 				return
 			}
-			r.RequireStatus(t, 70)
+			r.RequireStatus(t, cdaemon.ExitSoftware)
 			assert.Contains(t, r.Stderr, ": cdaemon: the C constructor in cdaemon.c never ran")
 			assert.Contains(t, r.Stderr, "refusing to run")
 			assert.NoFileExists(t, r.Report, "main ran")

@@ -5,6 +5,7 @@ package tests
 // the one that holds the pidfile's lock.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,14 +51,16 @@ func TestCommandStatus(t *testing.T) {
 		strconv.Itoa(other)+", which does not hold its lock; its lock is held by pid "+strconv.Itoa(rep2.PID)+"\n", c.Stderr)
 	requireAlive(t, other)
 
-	// With CDAEMON_PIDFILE in its environment the command locks the
-	// pidfile itself (75 while the daemon runs), and says so otherwise.
-	stale := filepath.Join(t.TempDir(), "stale.pid")
+	// CDAEMON_PIDFILE in its environment (an init script that exports
+	// it) does not make the command take the pidfile: its
+	// cdaemon_wanted says this run is not the daemon, so cdaemon leaves
+	// pidfile, listeners and privileges alone.
+	missing := filepath.Join(t.TempDir(), "missing.pid")
 	c = Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=" + pidfile2}, "status", pidfile2)
-	c.RequireStatus(t, 75)
-	c = Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=" + stale}, "status", stale)
 	c.RequireStatus(t, 4)
-	assert.Contains(t, c.Stderr, "it names this process, which locked it itself (is CDAEMON_PIDFILE set in its environment?)")
+	c = Launch(t, heartbeat(t), []string{"CDAEMON_PIDFILE=" + missing}, "status", missing)
+	c.RequireStatus(t, 3)
+	assert.NoFileExists(t, missing)
 }
 
 func TestCommandStop(t *testing.T) {
@@ -180,4 +183,56 @@ func TestCommandUsage(t *testing.T) {
 		assert.Contains(t, c.Stderr, "usage:", "%q", tc.args)
 		assert.Empty(t, c.Stdout)
 	}
+}
+
+// A user who cannot see the daemon's descriptors (root's daemon, run as
+// nobody) gets "unknown" (4) from status and "insufficient privilege" (4)
+// from stop and reload; nothing is signalled. Their own daemon, an
+// unprivileged user finds and stops.
+func TestCommandAsAnotherUser(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	sharedDir(t) // makes the built programs executable by nobody
+	dir, err := os.MkdirTemp("", "cdaemon-cmd-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	pidfile := filepath.Join(dir, "d.pid")
+	r := Launch(t, ctl(t), []string{"CDAEMON_PIDFILE=" + pidfile})
+	r.RequireStatus(t, 0)
+	rep := readCtlReport(t, r)
+
+	for _, tc := range []struct{ cmd, msg string }{
+		{"status", "cdaemon status: status unknown: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+		{"stop", "cdaemon stop: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+		{"reload", "cdaemon reload: cdaemon: pidfile " + pidfile + ": locked by a process this user cannot see"},
+	} {
+		c := LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{tc.cmd, pidfile}})
+		c.RequireStatus(t, 4)
+		assert.Equal(t, tc.msg+"\n", c.Stderr)
+		c.RequireGone(t)
+	}
+	requireAlive(t, rep.PID)
+	assert.FileExists(t, pidfile)
+
+	// Their own daemon, they see and stop.
+	require.NoError(t, os.Chmod(dir, os.ModeSticky|0o777))
+	own := filepath.Join(dir, "own.pid")
+	report := filepath.Join(dir, "own.json")
+	r2 := LaunchOpts(t, ctl(t), Opts{Dir: dir, Attr: asNobody(),
+		Env: []string{"CDAEMON_PIDFILE=" + own, "PROBE_REPORT=" + report}})
+	r2.RequireStatus(t, 0)
+	var rep2 ctlReport
+	eventually(t, "the ctl report", func() bool {
+		b, err := os.ReadFile(report)
+		return err == nil && json.Unmarshal(b, &rep2) == nil
+	})
+	r2.Track(rep2.PID, rep2.SID)
+	c := LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{"status", own}})
+	c.RequireStatus(t, 0)
+	c = LaunchOpts(t, heartbeat(t), Opts{Dir: dir, Attr: asNobody(), Args: []string{"stop", own}})
+	c.RequireStatus(t, 0)
+	assert.Equal(t, own+": stopped pid "+strconv.Itoa(rep2.PID)+"\n", c.Stdout)
+	r2.WaitExit(t, rep2.PID)
+	assert.NoFileExists(t, own)
 }

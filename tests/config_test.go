@@ -15,6 +15,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -102,7 +103,7 @@ func TestBadValues(t *testing.T) {
 				env = append([]string{"CDAEMON_PIDFILE=p.pid"}, env...) // must not be created
 			}
 			r := Launch(t, probe, env)
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
 			requireOneClearLine(t, r.Stderr, tc.msg...)
 			r.RequireGone(t)
@@ -172,7 +173,7 @@ func TestUnopenableFiles(t *testing.T) {
 				env = append(env, "CDAEMON_PIDFILE="+pidfile)
 			}
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: env})
-			r.RequireStatus(t, 73)
+			r.RequireStatus(t, cdaemon.ExitCantCreate)
 			for _, m := range []string{"probe: cdaemon: ", tc.variable, cquote(tc.path), tc.why} {
 				assert.Contains(t, r.Stderr, m)
 			}

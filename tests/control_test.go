@@ -230,3 +230,44 @@ func TestStopKeepsReplacedPidfile(t *testing.T) {
 	r.WaitExit(t, rep.PID)
 	assert.Equal(t, "12345\n", readFile(t, pidfile))
 }
+
+// A program in the foreground (CDAEMON=off) locks its pidfile too: it is
+// found and stopped the same way.
+func TestFindDaemonInForeground(t *testing.T) {
+	t.Parallel()
+	r := Spawn(t, ctl(t), Opts{Env: []string{"CDAEMON=off", "CDAEMON_PIDFILE=d.pid"}})
+	rep := readCtlReport(t, r)
+	require.Equal(t, r.Launcher, rep.PID, "in the foreground")
+	pidfile := filepath.Join(r.Dir, "d.pid")
+	d, err := cdaemon.FindDaemon(pidfile)
+	require.NoError(t, err)
+	defer d.Close()
+	assert.Equal(t, r.Launcher, d.PID)
+	killed, err := d.Stop(0, hang)
+	require.NoError(t, err)
+	assert.False(t, killed)
+	r.Wait(t)
+	r.RequireStatus(t, 0)
+	assert.NoFileExists(t, pidfile)
+}
+
+// A new daemon that took the pidfile over once the old one was gone (a
+// supervisor restarting it) is not waited for, and keeps its pidfile.
+func TestStopAfterRestart(t *testing.T) {
+	t.Parallel()
+	r, rep, pidfile := startCtl(t, nil)
+	d, err := cdaemon.FindDaemon(pidfile)
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, syscall.Kill(rep.PID, syscall.SIGKILL))
+	r.WaitExit(t, rep.PID)
+	r2 := LaunchOpts(t, ctl(t), Opts{Dir: r.Dir, Env: []string{"CDAEMON_PIDFILE=d.pid"}})
+	r2.RequireStatus(t, 0)
+	rep2 := readCtlReport(t, r2)
+
+	killed, err := d.Stop(0, hang)
+	require.NoError(t, err)
+	assert.False(t, killed)
+	assert.Equal(t, strconv.Itoa(rep2.PID)+"\n", readFile(t, pidfile), "the new daemon's pidfile stays")
+	requireAlive(t, rep2.PID)
+}

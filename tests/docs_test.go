@@ -123,3 +123,26 @@ func TestExitStatusesMatchHeader(t *testing.T) {
 	}
 	assert.Len(t, goNames, len(inGo), "every Exit constant is in this test's table: %v", goNames)
 }
+
+// Every test the README names as evidence exists: a guarantee backed by a
+// renamed or deleted test is no longer backed.
+func TestReadmeNamesRealTests(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	named := regexp.MustCompile("`(Test[A-Z][A-Za-z0-9_]*)[^`]*`").FindAllStringSubmatch(string(readme), -1)
+	require.NotEmpty(t, named, "the README names no test")
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	defined := map[string]bool{}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`(?m)^func (Test[A-Za-z0-9_]*)\(t \*testing\.T\)`).FindAllStringSubmatch(string(src), -1) {
+			defined[m[1]] = true
+		}
+	}
+	for _, m := range named {
+		assert.True(t, defined[m[1]], "README.md names %s, which is not a test in tests/", m[1])
+	}
+}

@@ -66,6 +66,7 @@ func requireTestArgsForeground(t *testing.T, bin string) {
 }
 
 func TestHardeningBuildModes(t *testing.T) {
+	slow(t)
 	cases := []struct {
 		name  string
 		env   []string
@@ -99,6 +100,7 @@ func TestHardeningBuildModes(t *testing.T) {
 var sanitizerReport = regexp.MustCompile(`WARNING: DATA RACE|ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error`)
 
 func TestHardeningSanitizers(t *testing.T) {
+	slow(t)
 	for _, flag := range []string{"-race", "-asan"} {
 		t.Run(flag, func(t *testing.T) {
 			bin := goBuildVariant(t, "probe"+flag, "./testdata/probe", nil, flag)
@@ -117,19 +119,32 @@ func TestHardeningSanitizers(t *testing.T) {
 // in the foreground, with cdaemon reporting why it did not daemonize.
 func requireHostUntouched(t *testing.T, bin string, args ...string) {
 	t.Helper()
-	for _, mode := range []string{"auto", "on"} {
-		r := Launch(t, bin, []string{"CDAEMON=" + mode, "CDAEMON_PIDFILE=p.pid"}, args...)
-		require.Equal(t, 0, r.Status, "stderr: %s", r.Stderr)
+	envs := [][]string{
+		{"CDAEMON=auto", "CDAEMON_PIDFILE=p.pid"},
+		{"CDAEMON=on", "CDAEMON_PIDFILE=p.pid"},
+		// Stray and invalid variables in the host's environment are not
+		// ours to judge: a library never validates, prints, exits or
+		// edits environ.
+		{"CDAEMON_WAIT=bogus", "CDAEMON_TYPO=1", "CDAEMON_PIDFILE=p.pid"},
+	}
+	for _, env := range envs {
+		r := Launch(t, bin, env, args...)
+		require.Equal(t, 0, r.Status, "%v: stderr: %s", env, r.Stderr)
+		assert.Empty(t, r.Stderr, "%v: the library printed", env)
 		assert.Equal(t, fmt.Sprintf("pid=%d daemonized=0", r.Launcher),
 			strings.Join(strings.Fields(r.Stdout)[:min(2, len(strings.Fields(r.Stdout)))], " "),
-			"CDAEMON=%s: the host must run undisturbed, in the process started; stdout %q", mode, r.Stdout)
+			"%v: the host must run undisturbed, in the process started; stdout %q", env, r.Stdout)
 		assert.Contains(t, r.Stdout, "reason=not the main executable")
+		if env[0] == "CDAEMON_WAIT=bogus" {
+			assert.Contains(t, r.Stdout, "env=bogus", "the host's environment was edited")
+		}
 		requireNoFile(t, filepath.Join(r.Dir, "p.pid"), "nothing was daemonized")
 		requireNothingLeft(t, r)
 	}
 }
 
 func TestHardeningLibraryHosts(t *testing.T) {
+	slow(t)
 	t.Run("c-shared", func(t *testing.T) {
 		goBuildVariant(t, "libcdaemon.so", "./testdata/hardening/clib", nil, "-buildmode=c-shared")
 		host := hbuild(t, "host-c-shared", nil, "gcc", "-o", filepath.Join(binDir, "host-c-shared"),
@@ -153,6 +168,7 @@ func TestHardeningLibraryHosts(t *testing.T) {
 // run it, and optimized, as cgo compiles it), and clang's analyzer, find
 // nothing in cdaemon.c, with every checker on.
 func TestHardeningAnalyzer(t *testing.T) {
+	slow(t)
 	for _, opt := range []string{"-O0", "-O2"} {
 		t.Run("gcc"+opt, func(t *testing.T) {
 			cmd := exec.Command("gcc", "-fanalyzer", "-Wall", "-Wextra", "-Werror", opt,

@@ -36,31 +36,31 @@ func TestHardeningInjectedFaults(t *testing.T) {
 		status int
 		msg    []string
 	}{
-		{"fork in launcher", "fork:launcher:EAGAIN", nil, 71,
+		{"fork in launcher", "fork:launcher:EAGAIN", nil, cdaemon.ExitOSErr,
 			[]string{"fork", "Resource temporarily unavailable"}},
-		{"fork in middle", "fork:middle:EAGAIN", nil, 71,
+		{"fork in middle", "fork:middle:EAGAIN", nil, cdaemon.ExitOSErr,
 			[]string{"fork", "Resource temporarily unavailable"}},
-		{"setsid in middle", "setsid:middle:EPERM", nil, 71,
+		{"setsid in middle", "setsid:middle:EPERM", nil, cdaemon.ExitOSErr,
 			[]string{"setsid", "Operation not permitted"}},
-		{"open log", "open:launcher:EACCES:out.log", []string{"CDAEMON_LOG=out.log"}, 73,
+		{"open log", "open:launcher:EACCES:out.log", []string{"CDAEMON_LOG=out.log"}, cdaemon.ExitCantCreate,
 			[]string{"CDAEMON_LOG", "out.log", "Permission denied"}},
-		{"open stdin", "open:launcher:EIO:in.txt", []string{"CDAEMON_STDIN=in.txt"}, 73,
+		{"open stdin", "open:launcher:EIO:in.txt", []string{"CDAEMON_STDIN=in.txt"}, cdaemon.ExitCantCreate,
 			[]string{"CDAEMON_STDIN", "in.txt", "Input/output error"}},
-		{"open pidfile", "open:launcher:EACCES:p.pid", nil, 73,
+		{"open pidfile", "open:launcher:EACCES:p.pid", nil, cdaemon.ExitCantCreate,
 			[]string{"CDAEMON_PIDFILE", "p.pid", "Permission denied"}},
-		{"open /dev/null", "open:launcher:EMFILE:/dev/null", nil, 73,
+		{"open /dev/null", "open:launcher:EMFILE:/dev/null", nil, cdaemon.ExitCantCreate,
 			[]string{"/dev/null", "Too many open files"}},
-		{"open chdir", "open:launcher:EACCES:wd", []string{"CDAEMON_CHDIR=wd"}, 73,
+		{"open chdir", "open:launcher:EACCES:wd", []string{"CDAEMON_CHDIR=wd"}, cdaemon.ExitCantCreate,
 			[]string{"CDAEMON_CHDIR", "Permission denied"}},
-		{"pipe", "pipe2:launcher:EMFILE", nil, 71,
+		{"pipe", "pipe2:launcher:EMFILE", nil, cdaemon.ExitOSErr,
 			[]string{"pipe", "Too many open files"}},
-		{"flock", "flock:launcher:EIO", nil, 73,
+		{"flock", "flock:launcher:EIO", nil, cdaemon.ExitCantCreate,
 			[]string{"CDAEMON_PIDFILE", "lock", "Input/output error"}},
-		{"pidfile write, disk full", "pwrite:middle:ENOSPC", nil, 73,
+		{"pidfile write, disk full", "pwrite:middle:ENOSPC", nil, cdaemon.ExitCantCreate,
 			[]string{"pid", "No space left on device"}},
-		{"pidfile truncate", "ftruncate:middle:EIO", nil, 73,
+		{"pidfile truncate", "ftruncate:middle:EIO", nil, cdaemon.ExitCantCreate,
 			[]string{"pid", "Input/output error"}},
-		{"dup2 in daemon", "dup2:daemon:EBADF", nil, 71,
+		{"dup2 in daemon", "dup2:daemon:EBADF", nil, cdaemon.ExitOSErr,
 			[]string{"dup2", "Bad file descriptor"}},
 		{"middle killed", "setsid:middle:kill", nil, 128 + 9,
 			[]string{"intermediate process", "signal 9"}},
@@ -250,7 +250,7 @@ func TestHardeningFullDisk(t *testing.T) {
 		fill(t, mnt)
 		pidfile := filepath.Join(mnt, "p.pid")
 		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
-		assert.Equal(t, 73, r.Status, "stderr: %s", r.Stderr)
+		assert.Equal(t, cdaemon.ExitCantCreate, r.Status, "stderr: %s", r.Stderr)
 		assert.Contains(t, r.Stderr, "No space left on device")
 		requireNothingLeft(t, r)
 		requireNoFile(t, pidfile, "the start failed")
@@ -290,7 +290,7 @@ func TestHardeningUnwritableLogDir(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			log := filepath.Join(mnt, "out.log")
 			r := Launch(t, probe, []string{v + "=" + log, "CDAEMON_PIDFILE=p.pid"})
-			assert.Equal(t, 73, r.Status, "stderr: %s", r.Stderr)
+			assert.Equal(t, cdaemon.ExitCantCreate, r.Status, "stderr: %s", r.Stderr)
 			assert.Contains(t, r.Stderr, v)
 			assert.Contains(t, r.Stderr, log)
 			assert.Contains(t, r.Stderr, "Read-only file system")
@@ -308,7 +308,7 @@ func TestHardeningSecondThreadRefused(t *testing.T) {
 	for _, mode := range []string{"auto", "on"} {
 		t.Run(mode, func(t *testing.T) {
 			r := Launch(t, probe, []string{"LD_PRELOAD=" + shim, "CDAEMON=" + mode, "CDAEMON_PIDFILE=p.pid"})
-			assert.Equal(t, 70, r.Status, "stderr: %s", r.Stderr)
+			assert.Equal(t, cdaemon.ExitSoftware, r.Status, "stderr: %s", r.Stderr)
 			assert.Contains(t, r.Stderr, "2 threads")
 			assert.Contains(t, r.Stderr, "CDAEMON=off")
 			requireNothingLeft(t, r)

@@ -27,6 +27,7 @@ func fuzzEnv() []string {
 }
 
 func TestHardeningFuzzConfig(t *testing.T) {
+	slow(t)
 	corpus := filepath.Join(fuzzDir, "corpus")
 	ents, err := os.ReadDir(corpus)
 	require.NoError(t, err)

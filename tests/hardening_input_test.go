@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,7 +45,7 @@ func TestHardeningBadValueAmongGoodOnes(t *testing.T) {
 		{"CDAEMON_WAIT"},
 	} {
 		r := Launch(t, probe, env)
-		assert.Equal(t, 64, r.Status, "%q: %s", env, r.Stderr)
+		assert.Equal(t, cdaemon.ExitUsage, r.Status, "%q: %s", env, r.Stderr)
 		requireOneClearLine(t, r.Stderr, "CDAEMON_WAIT")
 		requireNothingLeft(t, r)
 	}
@@ -73,90 +74,10 @@ func TestHardeningEdgeValuesAccepted(t *testing.T) {
 // pidfile created.
 func requireCantCreate(t *testing.T, r *Run, name string, want ...string) {
 	t.Helper()
-	assert.Equal(t, 73, r.Status, "stderr %q", r.Stderr)
+	assert.Equal(t, cdaemon.ExitCantCreate, r.Status, "stderr %q", r.Stderr)
 	requireOneClearLine(t, r.Stderr, append([]string{name}, want...)...)
 	requireNothingLeft(t, r)
 	requireNoFile(t, r.Report, "the program never ran")
-}
-
-func TestHardeningPidfileTricks(t *testing.T) {
-	// Symbolic links, to a file or dangling: TestPidfileSymlinkRefused.
-	// A hard link is a second name for someone else's file: the pid would
-	// be written into it (/etc/passwd in a sticky /tmp attack).
-	t.Run("hard link", func(t *testing.T) {
-		dir := t.TempDir()
-		target := filepath.Join(dir, "precious")
-		require.NoError(t, os.WriteFile(target, []byte("precious\n"), 0o644))
-		require.NoError(t, os.Link(target, filepath.Join(dir, "p.pid")))
-		r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
-		requireCantCreate(t, r, "CDAEMON_PIDFILE", "link")
-		b, _ := os.ReadFile(target)
-		assert.Equal(t, "precious\n", string(b), "the other name's content is untouched")
-	})
-	for name, mk := range map[string]func(path string) error{
-		"directory": func(p string) error { return os.Mkdir(p, 0o755) },
-		"fifo":      func(p string) error { return syscall.Mkfifo(p, 0o644) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			require.NoError(t, mk(filepath.Join(dir, "p.pid")))
-			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
-			requireCantCreate(t, r, "CDAEMON_PIDFILE")
-		})
-	}
-	for _, p := range []string{"/dev/null", "missing/p.pid", "p.pid/", "/proc/self/status"} {
-		t.Run(p, func(t *testing.T) {
-			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + p})
-			requireCantCreate(t, r, "CDAEMON_PIDFILE")
-		})
-	}
-}
-
-// A pidfile in a world-writable directory. Without the sticky bit anyone
-// can replace the file, so the lock proves nothing: refused. In a sticky
-// directory (/tmp) others cannot touch our file, but one they planted
-// there first (to keep us from starting, or to have us write through it)
-// is refused; ours, stale or new, is fine.
-func TestHardeningPidfileInWorldWritableDir(t *testing.T) {
-	mkdir := func(mode os.FileMode) string {
-		dir := filepath.Join(t.TempDir(), "run")
-		require.NoError(t, os.Mkdir(dir, 0o755))
-		require.NoError(t, os.Chmod(dir, mode))
-		return dir
-	}
-	t.Run("not sticky", func(t *testing.T) {
-		dir := mkdir(0o777)
-		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + dir + "/p.pid"})
-		requireCantCreate(t, r, "CDAEMON_PIDFILE", "writable")
-		requireNoFile(t, dir+"/p.pid", "refused")
-	})
-	t.Run("sticky, planted by another user", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to plant a file owned by another user")
-		}
-		dir := mkdir(0o777 | os.ModeSticky)
-		pidfile := dir + "/p.pid"
-		require.NoError(t, os.WriteFile(pidfile, []byte("1\n"), 0o666))
-		require.NoError(t, os.Chown(pidfile, 65534, 65534))
-		r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
-		requireCantCreate(t, r, "CDAEMON_PIDFILE", "owned by")
-		b, _ := os.ReadFile(pidfile)
-		assert.Equal(t, "1\n", string(b))
-	})
-	for _, stale := range []bool{false, true} {
-		t.Run(fmt.Sprintf("sticky, ours, stale=%v", stale), func(t *testing.T) {
-			dir := mkdir(0o777 | os.ModeSticky)
-			pidfile := dir + "/p.pid"
-			if stale {
-				require.NoError(t, os.WriteFile(pidfile, []byte("garbage"), 0o644))
-			}
-			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
-			require.Equal(t, 0, r.Status, r.Stderr)
-			pid := pidFromFile(t, pidfile)
-			r.Stop(t, pid)
-			requireNothingLeft(t, r, pid)
-		})
-	}
 }
 
 func TestHardeningStdioAndDirTricks(t *testing.T) {

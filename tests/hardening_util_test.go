@@ -156,3 +156,13 @@ func requireNoFile(t *testing.T, path, why string) {
 	_, err := os.Lstat(path)
 	require.True(t, os.IsNotExist(err), "%s should not exist (%s): %v", path, why, err)
 }
+
+// slow skips a test that builds many variants or runs hundreds of starts
+// under go test -short, for a quick run; CI and the README's command run
+// everything.
+func slow(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
+}

@@ -49,6 +49,7 @@ type Report struct {
 	Now                  time.Duration
 	StartSigBlk          uint64
 	StartSigIgn          uint64
+	Rseq                 int
 	Setuid0              string
 	Listeners            []string
 	ListenersErr         string

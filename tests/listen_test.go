@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -109,6 +110,21 @@ func TestListenersSocketActivation(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("hello from %d\n", rep.PID), hello(t, "unix", sock))
 }
 
+// Whoever takes the descriptors first has them: after the socket
+// activation code took them, Listeners says so instead of wrapping
+// whatever the descriptors hold now.
+func TestListenersTakenFirstByActivation(t *testing.T) {
+	t.Parallel()
+	r := Launch(t, probe, []string{"CDAEMON_LISTEN=tcp:127.0.0.1:0", "CDAEMON_WAIT=ready"},
+		"-activation", "-serve-listeners", "-ready")
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	require.Len(t, rep.Activation, 1)
+	assert.Empty(t, rep.Listeners)
+	assert.Contains(t, rep.ListenersErr, "cdaemon: descriptor 3 no longer holds the socket for "+
+		rep.Info.Listeners[0])
+}
+
 // The sockets listen before the daemon exists: with CDAEMON_WAIT=none a
 // client that connects right after the launcher returned, while the
 // daemon has not even started its Go runtime (PROBE_HOLD keeps it in the
@@ -197,7 +213,7 @@ func TestListenStaleUnixSocket(t *testing.T) {
 
 	// Now it is served: a second start finds it in use.
 	r2 := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_LISTEN=unix:stale.sock"}})
-	r2.RequireStatus(t, 75)
+	r2.RequireStatus(t, cdaemon.ExitTempFail)
 	requireOneClearLine(t, r2.Stderr, `CDAEMON_LISTEN: "unix:stale.sock" is in use`)
 	r2.RequireGone(t)
 }
@@ -217,17 +233,19 @@ func TestListenRefusals(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"address in use", []string{"CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, 75,
+		{"address in use", []string{"CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, cdaemon.ExitTempFail,
 			`CDAEMON_LISTEN: "` + busyAddr + `" is in use`},
-		{"address in use in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, 75,
+		{"address in use in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock," + busyAddr}, 0, cdaemon.ExitTempFail,
 			`CDAEMON_LISTEN: "` + busyAddr + `" is in use`},
-		{"no such directory", []string{"CDAEMON_LISTEN=unix:first.sock,unix:no/such/dir.sock"}, 0, 73,
+		{"no such directory", []string{"CDAEMON_LISTEN=unix:first.sock,unix:no/such/dir.sock"}, 0, cdaemon.ExitCantCreate,
 			`CDAEMON_LISTEN: cannot listen on "unix:no/such/dir.sock": No such file or directory`},
-		{"address not local", []string{"CDAEMON_LISTEN=unix:first.sock,tcp:192.0.2.1:80"}, 0, 73,
+		{"a file that is not a socket", []string{"CDAEMON_LISTEN=unix:first.sock,unix:plain"}, 0, cdaemon.ExitCantCreate,
+			`CDAEMON_LISTEN: cannot listen on "unix:plain": File exists`},
+		{"address not local", []string{"CDAEMON_LISTEN=unix:first.sock,tcp:192.0.2.1:80"}, 0, cdaemon.ExitCantCreate,
 			`CDAEMON_LISTEN: cannot listen on "tcp:192.0.2.1:80": Cannot assign requested address`},
-		{"kept descriptor taken by a listener", []string{"CDAEMON_KEEP_FDS=4", "CDAEMON_LISTEN=unix:a,unix:b"}, 2, 64,
+		{"kept descriptor taken by a listener", []string{"CDAEMON_KEEP_FDS=4", "CDAEMON_LISTEN=unix:a,unix:b"}, 2, cdaemon.ExitUsage,
 			`CDAEMON_KEEP_FDS="4" is not valid: fd 4 is taken by CDAEMON_LISTEN, whose sockets are descriptors 3 to 4`},
-		{"descriptor 3 open in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock"}, 1, 64,
+		{"descriptor 3 open in the foreground", []string{"CDAEMON=off", "CDAEMON_LISTEN=unix:first.sock"}, 1, cdaemon.ExitUsage,
 			`CDAEMON_LISTEN: in the foreground the listeners go to descriptors 3 to 3, as systemd passes them, ` +
 				`but descriptor 3 is already open`},
 	}
@@ -242,6 +260,9 @@ func TestListenRefusals(t *testing.T) {
 				files = append(files, f)
 			}
 			dir := t.TempDir()
+			if tc.name == "a file that is not a socket" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "plain"), []byte("mine"), 0o644))
+			}
 			r := LaunchOpts(t, probe, Opts{Dir: dir, Files: files, Env: append([]string{"CDAEMON_PIDFILE=p.pid"}, tc.env...)})
 			r.RequireStatus(t, tc.status)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
@@ -250,7 +271,16 @@ func TestListenRefusals(t *testing.T) {
 			assert.NoFileExists(t, r.Report, "main ran")
 			ents, err := os.ReadDir(dir)
 			require.NoError(t, err)
-			assert.Empty(t, ents, "left behind: the pidfile or a socket file")
+			var left []string
+			for _, e := range ents {
+				left = append(left, e.Name())
+			}
+			if tc.name == "a file that is not a socket" {
+				assert.Equal(t, "mine", readFile(t, filepath.Join(dir, "plain")), "the file is left alone")
+				assert.Equal(t, []string{"plain"}, left, "left behind: the pidfile or a socket file")
+				return
+			}
+			assert.Empty(t, left, "left behind: the pidfile or a socket file")
 		})
 	}
 }
@@ -262,7 +292,7 @@ func TestListenRemovedWhenStartFails(t *testing.T) {
 	dir := t.TempDir()
 	r := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready",
 		"CDAEMON_LISTEN=unix:f.sock,tcp:127.0.0.1:0"}, Args: []string{"-fail", "no good"}})
-	r.RequireStatus(t, 1)
+	r.RequireStatus(t, cdaemon.ExitFail)
 	assert.Contains(t, r.Stderr, "no good")
 	r.RequireGone(t)
 	ents, err := os.ReadDir(dir)

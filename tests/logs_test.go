@@ -5,8 +5,10 @@ package tests
 // The ctl daemon calls it on SIGHUP and writes a line to each on SIGUSR1.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,4 +155,92 @@ func TestReopenLogs(t *testing.T) {
 			})
 		}
 	})
+}
+
+// After a privilege drop (CDAEMON_USER) the daemon reopens its log as the
+// user it runs as: in a directory only root may write to, a new file
+// cannot be created and the daemon keeps writing to the old one, saying
+// why; a file made for it (logrotate's "create 0640 nobody nogroup")
+// is reopened.
+func TestReopenLogsAfterPrivilegeDrop(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	shared := sharedDir(t)                        // for the report the daemon writes as nobody
+	top, err := os.MkdirTemp("", "cdaemon-logs-") // t.TempDir's parent is 0700
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(top) })
+	require.NoError(t, os.Chmod(top, 0o755))
+	logDir := filepath.Join(top, "logs") // root's: nobody may not create files here
+	require.NoError(t, os.Mkdir(logDir, 0o755))
+	log := filepath.Join(logDir, "d.log")
+	report := filepath.Join(shared, "report.json")
+	r := Launch(t, ctl(t), []string{"CDAEMON_USER=nobody", "CDAEMON_LOG=" + log, "PROBE_REPORT=" + report})
+	r.RequireStatus(t, 0)
+	var rep ctlReport
+	eventually(t, "the ctl report", func() bool {
+		b, err := os.ReadFile(report)
+		return err == nil && json.Unmarshal(b, &rep) == nil
+	})
+	r.Track(rep.PID, rep.SID)
+	require.Equal(t, strconv.Itoa(nobody), strings.Fields(procStatus(t, rep.PID)["Uid"])[1], "dropped to nobody")
+
+	require.NoError(t, os.Rename(log, log+".1"))
+	require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+	hasLines(t, log+".1", "reopen failed: reopen "+log+": permission denied\n")
+	assert.NoFileExists(t, log)
+
+	// As logrotate's create mode would make it for the daemon's user.
+	require.NoError(t, os.WriteFile(log, nil, 0o640))
+	require.NoError(t, os.Chown(log, nobody, nogroup))
+	require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+	hasLines(t, log, "reopened\n")
+	require.NoError(t, syscall.Kill(rep.PID, syscall.SIGUSR1))
+	hasLines(t, log, "reopened\nout 1\nerr 1\n")
+	assert.Equal(t, "reopen failed: reopen "+log+": permission denied\n", readFile(t, log+".1"))
+}
+
+// Under CDAEMON_CHROOT the daemon reaches only what is inside its new
+// root: ReopenLogs reopens a log inside it by its path there, and refuses
+// one outside it rather than open the same name inside the root, which is
+// another file.
+func TestReopenLogsInChroot(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	for _, inside := range []bool{true, false} {
+		t.Run(map[bool]string{true: "log inside the root", false: "log outside the root"}[inside], func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			jail := filepath.Join(dir, "jail")
+			require.NoError(t, os.Mkdir(jail, 0o755))
+			log := filepath.Join(dir, "d.log")
+			if inside {
+				log = filepath.Join(jail, "d.log")
+			}
+			// The same path inside the root, where a wrong reopen would
+			// create the file.
+			mirror := filepath.Join(jail, log)
+			require.NoError(t, os.MkdirAll(filepath.Dir(mirror), 0o755))
+			r := LaunchOpts(t, ctl(t), Opts{Dir: dir, Env: []string{"CDAEMON_CHROOT=jail",
+				"CDAEMON_LOG=" + log, "PROBE_REPORT=/report.json"}})
+			r.RequireStatus(t, 0)
+			var rep ctlReport
+			eventually(t, "the ctl report", func() bool {
+				b, err := os.ReadFile(filepath.Join(jail, "report.json"))
+				return err == nil && json.Unmarshal(b, &rep) == nil
+			})
+			r.Track(rep.PID, rep.SID)
+			assert.Equal(t, log, rep.Info.Stderr)
+
+			require.NoError(t, os.Rename(log, log+".1"))
+			require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+			if inside {
+				hasLines(t, log, "reopened\n")
+			} else {
+				hasLines(t, log+".1", "reopen failed: reopen "+log+": outside CDAEMON_CHROOT "+jail+
+					", which the daemon cannot reach\n")
+				assert.NoFileExists(t, log)
+			}
+			assert.NoFileExists(t, mirror)
+		})
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdaemon/cdaemon"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -176,8 +177,11 @@ func TestDropPrivileges(t *testing.T) {
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 			} else {
-				r = Spawn(t, probe, Opts{Env: env, Args: []string{"-runtime", "-ready", "-say", "after the drop",
-					"-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
+				stdio, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				require.NoError(t, err)
+				defer stdio.Close()
+				r = Spawn(t, probe, Opts{Env: env, Stdio: stdio, Args: []string{"-runtime", "-ready", "-say",
+					"after the drop", "-listen", fmt.Sprintf("127.0.0.1:%d", port)}})
 				r.Report = filepath.Join(shared, "report.json")
 				rep = r.ReadReport(t)
 				assert.Equal(t, r.Launcher, rep.PID, "in the foreground")
@@ -221,23 +225,43 @@ func TestDropPrivileges(t *testing.T) {
 			assert.Equal(t, "nobody", rep.Info.User)
 			assert.Equal(t, "nogroup", rep.Info.Group)
 
+			// The pidfile stays root's, 0644, holding the process's pid.
+			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
+			require.NoError(t, err)
+			assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
+			assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
+			assert.Equal(t, fmt.Sprintf("%d\n", pid), readFile(t, filepath.Join(r.Dir, "p.pid")))
+
 			// The log in a directory only root can enter is written after
-			// the drop; the pidfile stays root's, 0644.
-			if !daemon {
-				return // the foreground keeps its stdio and, for now, has no pidfile
-			}
+			// the drop (in the foreground: its stdio, opened by the test).
 			eventually(t, "the log line", func() bool {
 				b, _ := os.ReadFile(log)
 				return strings.Contains(string(b), "stderr: after the drop")
 			})
-			pf, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
-			{
-				require.NoError(t, err)
-				assert.Equal(t, uint32(0), pf.Sys().(*syscall.Stat_t).Uid)
-				assert.Equal(t, os.FileMode(0o644), pf.Mode().Perm())
-			}
 		})
 	}
+}
+
+// CDAEMON_CORE=off: no core dumps (soft and hard 0); without CDAEMON_CORE=on
+// the uid change leaves the daemon undumpable, so its /proc files stay
+// root's and no other process of its user can ptrace it.
+func TestCoreOff(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	shared := sharedDir(t)
+	report := filepath.Join(shared, "report.json")
+	r := Launch(t, probe, []string{"CDAEMON_USER=nobody", "CDAEMON_CORE=off", "CDAEMON_NOFILE=64",
+		"CDAEMON_WAIT=ready", "PROBE_REPORT=" + report}, "-ready")
+	r.RequireStatus(t, 0)
+	r.Report = report
+	rep := r.ReadReport(t)
+	soft, hard := limit(t, rep.PID, "Max core file size")
+	assert.Equal(t, []string{"0", "0"}, []string{soft, hard})
+	soft, hard = limit(t, rep.PID, "Max open files")
+	assert.Equal(t, []string{"64", "64"}, []string{soft, hard})
+	st, err := os.Stat(fmt.Sprintf("/proc/%d/status", rep.PID))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(0), st.Sys().(*syscall.Stat_t).Uid, "not dumpable: /proc/PID is root's")
 }
 
 // Groups and ids in each combination of CDAEMON_USER and CDAEMON_GROUP.
@@ -371,7 +395,7 @@ func TestPrivilegeBadValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := Launch(t, probe, []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LISTEN=unix:s.sock", tc.entry})
-			r.RequireStatus(t, 64)
+			r.RequireStatus(t, cdaemon.ExitUsage)
 			assert.True(t, strings.HasPrefix(r.Stderr, "probe: cdaemon: "), "message: %q", r.Stderr)
 			requireOneClearLine(t, r.Stderr, tc.msg, " is not valid: want ")
 			r.RequireGone(t)
@@ -404,7 +428,7 @@ func TestPrivilegeGoodValues(t *testing.T) {
 func TestUnknownVariableListsAll(t *testing.T) {
 	t.Parallel()
 	r := Launch(t, probe, []string{"CDAEMON_USERS=nobody"})
-	r.RequireStatus(t, 64)
+	r.RequireStatus(t, cdaemon.ExitUsage)
 	requireOneClearLine(t, r.Stderr, `CDAEMON_USERS is not a cdaemon variable: want CDAEMON, CDAEMON_WAIT, `+
 		`CDAEMON_TIMEOUT, CDAEMON_PIDFILE, CDAEMON_LOG, CDAEMON_STDOUT, CDAEMON_STDERR, CDAEMON_STDIN, `+
 		`CDAEMON_CHDIR, CDAEMON_UMASK, CDAEMON_KEEP_FDS, CDAEMON_USER, CDAEMON_GROUP, CDAEMON_CAPS, `+
@@ -427,35 +451,35 @@ func TestPrivilegeRefusals(t *testing.T) {
 		status int
 		msg    []string
 	}{
-		{"unknown user", []string{"CDAEMON_USER=no_such_user_x"}, false, "", 67,
+		{"unknown user", []string{"CDAEMON_USER=no_such_user_x"}, false, "", cdaemon.ExitNoUser,
 			[]string{`CDAEMON_USER="no_such_user_x": no such user`}},
-		{"unknown group", []string{"CDAEMON_USER=nobody", "CDAEMON_GROUP=no_such_group_x"}, false, "", 67,
+		{"unknown group", []string{"CDAEMON_USER=nobody", "CDAEMON_GROUP=no_such_group_x"}, false, "", cdaemon.ExitNoUser,
 			[]string{`CDAEMON_GROUP="no_such_group_x": no such group`}},
-		{"unknown uid without a group", []string{"CDAEMON_USER=12345"}, false, "", 67,
+		{"unknown uid without a group", []string{"CDAEMON_USER=12345"}, false, "", cdaemon.ExitNoUser,
 			[]string{`CDAEMON_USER="12345": uid 12345 is not in the user database`, "set CDAEMON_GROUP"}},
-		{"missing chroot", []string{"CDAEMON_CHROOT=no/such/dir"}, false, "", 73,
+		{"missing chroot", []string{"CDAEMON_CHROOT=no/such/dir"}, false, "", cdaemon.ExitCantCreate,
 			[]string{`CDAEMON_CHROOT: cannot open "no/such/dir": No such file or directory`}},
-		{"chdir missing inside the chroot", []string{"CDAEMON_CHROOT=.", "CDAEMON_CHDIR=/no/such"}, false, "", 73,
+		{"chdir missing inside the chroot", []string{"CDAEMON_CHROOT=.", "CDAEMON_CHDIR=/no/such"}, false, "", cdaemon.ExitCantCreate,
 			[]string{`CDAEMON_CHDIR: cannot change to "/no/such" inside CDAEMON_CHROOT "."`}},
-		{"more files than fs.nr_open", []string{"CDAEMON_NOFILE=1073741760"}, false, "", 77,
+		{"more files than fs.nr_open", []string{"CDAEMON_NOFILE=1073741760"}, false, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_NOFILE="1073741760": cannot set it: Operation not permitted`}},
-		{"user as nobody", []string{"CDAEMON_USER=root"}, true, "", 77,
+		{"user as nobody", []string{"CDAEMON_USER=root"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_USER="root": changing the user needs root (CAP_SETUID)`, "(uid 65534)"}},
-		{"group as nobody", []string{"CDAEMON_GROUP=root"}, true, "", 77,
+		{"group as nobody", []string{"CDAEMON_GROUP=root"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_GROUP="root": changing the group needs root (CAP_SETGID)`}},
-		{"caps as nobody", []string{"CDAEMON_CAPS=net_bind_service"}, true, "", 77,
+		{"caps as nobody", []string{"CDAEMON_CAPS=net_bind_service"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_CAPS="net_bind_service": keeping cap_net_bind_service needs it in the permitted set`}},
-		{"no caps as nobody", []string{"CDAEMON_CAPS=none"}, true, "", 77,
+		{"no caps as nobody", []string{"CDAEMON_CAPS=none"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_CAPS="none": dropping the other capabilities from the bounding set needs root`}},
-		{"chroot as nobody", []string{"CDAEMON_CHROOT=."}, true, "", 77,
+		{"chroot as nobody", []string{"CDAEMON_CHROOT=."}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_CHROOT=".": chroot needs root (CAP_SYS_CHROOT)`}},
-		{"nice as nobody", []string{"CDAEMON_NICE=-5"}, true, "", 77,
+		{"nice as nobody", []string{"CDAEMON_NICE=-5"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_NICE="-5": cannot set it: Permission denied`}},
-		{"oom score as nobody", []string{"CDAEMON_OOM_SCORE_ADJ=-500"}, true, "", 77,
+		{"oom score as nobody", []string{"CDAEMON_OOM_SCORE_ADJ=-500"}, true, "", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_OOM_SCORE_ADJ="-500": cannot set it: Permission denied`}},
-		{"nofile above the hard limit as nobody", []string{"CDAEMON_NOFILE=4096"}, true, "ulimit -n 1024", 77,
+		{"nofile above the hard limit as nobody", []string{"CDAEMON_NOFILE=4096"}, true, "ulimit -n 1024", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_NOFILE="4096": cannot set it: Operation not permitted`}},
-		{"core above the hard limit as nobody", []string{"CDAEMON_CORE=on"}, true, "ulimit -c 0", 77,
+		{"core above the hard limit as nobody", []string{"CDAEMON_CORE=on"}, true, "ulimit -c 0", cdaemon.ExitNoPerm,
 			[]string{`CDAEMON_CORE="on": cannot make core dumps unlimited: Operation not permitted`}},
 	}
 	for _, tc := range cases {
@@ -479,35 +503,56 @@ func TestPrivilegeRefusals(t *testing.T) {
 	}
 }
 
-// A static build cannot read the user database: numbers work, a name is
-// refused with a message saying why.
+// A static glibc or a musl build cannot read the user database: numbers
+// work, a name is refused with a message saying why.
 func TestStaticBuildIds(t *testing.T) {
 	t.Parallel()
+	slow(t) // two static builds
 	needRoot(t)
-	static := program(t, "probe-static", "./testdata/probe", nil, "-ldflags=-extldflags=-static")
-	r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
-	r.RequireStatus(t, 64)
-	requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read the user `+
-		`database: it is linked statically or with musl`)
-	r.RequireGone(t)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		tool [2]string
+	}{
+		{"static-glibc", nil, [2]string{}},
+		{"static-musl", []string{"CC=musl-gcc"}, [2]string{"musl-gcc", "musl-tools"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.tool[0] != "" {
+				needTool(t, tc.tool[0], tc.tool[1])
+			}
+			static := goBuildVariant(t, "probe-"+tc.name, "./testdata/probe", tc.env, staticLink)
+			r := Launch(t, static, []string{"CDAEMON_USER=nobody"})
+			r.RequireStatus(t, cdaemon.ExitUsage)
+			requireOneClearLine(t, r.Stderr, `CDAEMON_USER="nobody" is a name, and this program cannot read `+
+				`the user database: it is linked statically or with musl`)
+			r.RequireGone(t)
 
-	r = Launch(t, static, []string{"CDAEMON_USER=65534"})
-	r.RequireStatus(t, 67)
-	requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or musl build `+
-		`cannot read), so it has no primary group: set CDAEMON_GROUP too`)
+			r = Launch(t, static, []string{"CDAEMON=off", "CDAEMON_USER=65534", "CDAEMON_GROUP=nogroup"})
+			r.RequireStatus(t, cdaemon.ExitUsage)
+			requireOneClearLine(t, r.Stderr, `CDAEMON_GROUP="nogroup" is a name`)
 
-	shared := sharedDir(t)
-	report := filepath.Join(shared, "report.json")
-	r = Launch(t, static, []string{"CDAEMON_USER=65534", "CDAEMON_GROUP=65534", "PROBE_REPORT=" + report,
-		"CDAEMON_WAIT=ready"}, "-ready")
-	r.RequireStatus(t, 0)
-	r.Report = report
-	rep := r.ReadReport(t)
-	for tid, st := range tasks(t, rep.PID) {
-		assert.Equal(t, "65534\t65534\t65534\t65534", st["Uid"], "thread %s", tid)
-		assert.Equal(t, "", st["Groups"], "thread %s: no groups without the database", tid)
+			r = Launch(t, static, []string{"CDAEMON_USER=65534"})
+			r.RequireStatus(t, cdaemon.ExitNoUser)
+			requireOneClearLine(t, r.Stderr, `uid 65534 is not in the user database (which this static or `+
+				`musl build cannot read), so it has no primary group: set CDAEMON_GROUP too`)
+
+			shared := sharedDir(t)
+			report := filepath.Join(shared, "report.json")
+			r = Launch(t, static, []string{"CDAEMON_USER=65534", "CDAEMON_GROUP=65534", "PROBE_REPORT=" + report,
+				"CDAEMON_WAIT=ready"}, "-ready")
+			r.RequireStatus(t, 0)
+			r.Report = report
+			rep := r.ReadReport(t)
+			for tid, st := range tasks(t, rep.PID) {
+				assert.Equal(t, "65534\t65534\t65534\t65534", st["Uid"], "thread %s", tid)
+				assert.Equal(t, "65534\t65534\t65534\t65534", st["Gid"], "thread %s", tid)
+				assert.Equal(t, "", st["Groups"], "thread %s: no groups without the database", tid)
+			}
+			assert.Empty(t, rep.Info.User)
+		})
 	}
-	assert.Empty(t, rep.Info.User)
 }
 
 // README's "Starting as root", run as written there: root's launcher binds
@@ -556,4 +601,46 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A daemon that dropped its privileges keeps its pidfile locked through a
+// read-only descriptor: it cannot rewrite the file its root launcher made
+// (and that root's tools, `kill $(cat pidfile)`, systemd's PIDFile=,
+// start-stop-daemon, trust) to aim them at another process. In the
+// daemon and in the foreground.
+func TestPidfileReadOnlyAfterDrop(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	for _, daemon := range []bool{true, false} {
+		name := map[bool]string{true: "daemon", false: "foreground"}[daemon]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			shared := sharedDir(t)
+			report := filepath.Join(shared, "report.json")
+			env := []string{"CDAEMON_USER=nobody", "CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=ready",
+				"PROBE_REPORT=" + report}
+			if !daemon {
+				env = append(env, "CDAEMON=off")
+			}
+			r := Spawn(t, probe, Opts{Env: env, Args: []string{"-ready"}})
+			r.Report = report
+			rep := r.ReadReport(t)
+			pidfile := filepath.Join(r.Dir, "p.pid")
+			resolved, err := filepath.EvalSymlinks(pidfile)
+			require.NoError(t, err)
+			var held []int
+			for n, fd := range procFDs(t, rep.PID) {
+				if fd.Target != resolved {
+					continue
+				}
+				held = append(held, n)
+				assert.Equal(t, os.O_RDONLY, fd.Flags&syscall.O_ACCMODE,
+					"fd %d on the pidfile must be read-only (flags %#o)", n, fd.Flags)
+				info := readFile(t, fmt.Sprintf("/proc/%d/fdinfo/%d", rep.PID, n))
+				assert.Contains(t, info, "FLOCK", "fd %d holds the lock", n)
+			}
+			assert.Len(t, held, 1, "one descriptor on the pidfile")
+			assert.Equal(t, fmt.Sprintf("%d\n", rep.PID), readFile(t, pidfile))
+		})
+	}
 }

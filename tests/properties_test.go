@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -436,4 +437,49 @@ func TestSurvivesHangupWhileStarting(t *testing.T) {
 // sessionMembers lists the live processes in session sid.
 func sessionMembers(sid int) []int {
 	return processes(func(_ int, st Stat) bool { return st.SID == sid && st.State != "Z" })
+}
+
+// 16. The daemon's main thread is in the state a plain process's is:
+// glibc's rseq area is registered with the kernel. A middle process made
+// by vfork (CLONE_VM) loses the registration, and a daemon forked from it
+// inherits the loss while glibc believes it registered: sched_getcpu goes
+// stale and per-CPU allocators lose their abort protection. The probe asks
+// the kernel from its package init, which runs on the main thread.
+func TestMainThreadLikePlainProcess(t *testing.T) {
+	t.Parallel()
+	plain := Launch(t, probe, []string{"CDAEMON=off"}, "-exit", "0")
+	plain.RequireStatus(t, 0)
+	want := plain.ReadReport(t).Rseq
+	require.NotEqual(t, 0, want, "a plain process has no rseq registration")
+
+	r := Launch(t, probe, nil)
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	assert.Equal(t, want, rep.Rseq, "rseq registration of the daemon's main thread (1: registered, 0: lost, -1: libc has none)")
+	r.Stop(t, rep.PID)
+}
+
+// 6, on a kernel without close_range (before 5.9): the daemon still closes
+// every inherited descriptor, one above the descriptor limit included (a
+// parent can lower its soft limit after opening it), by walking
+// /proc/self/fd rather than counting up to a limit that may be 2^30. The
+// fault shim makes close_range fail with ENOSYS.
+func TestInheritedFDsClosedWithoutCloseRange(t *testing.T) {
+	t.Parallel()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("needs bash for descriptors above 9")
+	}
+	wrapper := filepath.Join(t.TempDir(), "wrapper")
+	require.NoError(t, os.WriteFile(wrapper, []byte("#!"+bash+`
+ulimit -n 4096 && exec 3000</dev/null && exec 9</dev/null && ulimit -Sn 1024 && exec "$PROBE" "$@"
+`), 0o755))
+	r := LaunchOpts(t, wrapper, Opts{Env: []string{"PROBE=" + probe, "CDAEMON_PIDFILE=p.pid",
+		"LD_PRELOAD=" + faultShim(t), "HFAULT=close_range:any:ENOSYS"}})
+	r.RequireStatus(t, 0)
+	pid := r.ReadReport(t).PID
+	fds := procFDs(t, pid)
+	assert.NotContains(t, fds, 9, "inherited fd 9 survived")
+	assert.NotContains(t, fds, 3000, "inherited fd 3000, above the soft limit, survived")
+	r.Stop(t, pid)
 }

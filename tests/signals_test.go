@@ -173,22 +173,26 @@ func TestClosedStderrDoesNotKillLauncher(t *testing.T) {
 // that set it and forgot): the kernel would reap its children itself and
 // every early death would read as "exited with status 0". The daemon
 // that exits 3 before it is ready must be reported as that. env(1) execs
-// the probe with SIGCHLD ignored (sh cannot: dash resets it); the fault
-// shim holds the launcher at its pipe2, after its checks and before it
-// forks, so the test sees the inherited disposition on the launcher itself.
+// the probe with SIGCHLD ignored (sh cannot: dash resets it). The test
+// sees the disposition on the launcher itself: started with stdin closed,
+// the launcher first fills it with /dev/null, and the fault shim holds it
+// at that open, before it prepares to fork.
 func TestIgnoredSIGCHLDKeepsExitStatus(t *testing.T) {
 	t.Parallel()
 	env, err := exec.LookPath("env")
 	require.NoError(t, err)
 	gate := filepath.Join(t.TempDir(), "gate")
-	r := Spawn(t, env, Opts{Args: []string{"--ignore-signal=CHLD", probe, "-exit", "3"},
+	r := Spawn(t, env, Opts{Args: []string{"--ignore-signal=CHLD", probe, "-exit", "3"}, Shell: "exec 0<&-",
 		Env: []string{"CDAEMON_WAIT=ready", "CDAEMON_PIDFILE=p.pid",
-			"LD_PRELOAD=" + faultShim(t), "HFAULT=pipe2:launcher:gate=" + gate}})
-	eventually(t, "the launcher held before it forks", func() bool {
+			"LD_PRELOAD=" + faultShim(t), "HFAULT=open:launcher:gate=" + gate + ":/dev/null"}})
+	eventually(t, "the launcher held as it opens /dev/null", func() bool {
 		_, err := os.Stat(gate + ".reached")
 		return err == nil || r.Exited()
 	})
-	require.False(t, r.Exited(), "env --ignore-signal (coreutils 8.31 or later) is needed")
+	if r.Exited() {
+		r.Wait(t)
+		t.Fatalf("the launcher was not held (status %d): %s", r.Status, r.Stderr)
+	}
 	require.True(t, sigIgnored(t, procStatus(t, r.Launcher)["SigIgn"], syscall.SIGCHLD),
 		"the launcher does not have SIGCHLD ignored")
 	require.NoError(t, os.WriteFile(gate, nil, 0o644))
@@ -199,4 +203,36 @@ func TestIgnoredSIGCHLDKeepsExitStatus(t *testing.T) {
 	assert.Contains(t, r.Stderr, "exited with status 3 before it was ready")
 	requireNothingLeft(t, r, rep.PID, rep.SID)
 	requireNoFile(t, filepath.Join(r.Dir, "p.pid"), "the start failed")
+}
+
+// A stop signal that comes while the launcher opens its files, before it
+// forks: the start ends there, with nothing forked and the pidfile and log
+// it created removed, instead of the launcher dying and leaving them. The
+// fault shim holds the launcher at its pipe2, after it opened everything.
+func TestSignalBeforeForkStopsStart(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			t.Parallel()
+			gate := filepath.Join(t.TempDir(), "gate")
+			r := Spawn(t, probe, Opts{Env: []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=new.log",
+				"LD_PRELOAD=" + faultShim(t), "HFAULT=pipe2:launcher:gate=" + gate}})
+			eventually(t, "the launcher held before it forks", func() bool {
+				_, err := os.Stat(gate + ".reached")
+				return err == nil
+			})
+			require.FileExists(t, filepath.Join(r.Dir, "p.pid"))
+			require.FileExists(t, filepath.Join(r.Dir, "new.log"))
+			require.NoError(t, syscall.Kill(r.Launcher, sig))
+			require.NoError(t, os.WriteFile(gate, nil, 0o644))
+			r.Wait(t)
+			r.RequireStatus(t, 128+int(sig))
+			requireOneClearLine(t, r.Stderr, "probe: cdaemon: interrupted by "+unix.SignalName(sig)+
+				" before the daemon was started")
+			requireNothingLeft(t, r)
+			requireNoFile(t, filepath.Join(r.Dir, "p.pid"), "the start was stopped")
+			requireNoFile(t, filepath.Join(r.Dir, "new.log"), "the start was stopped")
+			requireNoFile(t, r.Report, "nothing was started")
+		})
+	}
 }

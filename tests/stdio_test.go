@@ -146,7 +146,7 @@ func TestClosedStdioAtLaunch(t *testing.T) {
 			}
 
 			again := LaunchOpts(t, probe, Opts{Dir: r.Dir, Env: env})
-			again.RequireStatus(t, 75)
+			again.RequireStatus(t, cdaemon.ExitTempFail)
 			assert.Contains(t, again.Stderr, "locked by pid "+strconv.Itoa(pid))
 		})
 	}
@@ -257,6 +257,50 @@ func TestLogsInSharedDirectories(t *testing.T) {
 			}
 			r.Stop(t, rep.PID)
 			requireNothingLeft(t, r, rep.PID)
+		})
+	}
+}
+
+// A start that fails before the fork leaves no file behind: a log it
+// created is removed again, one that was there keeps what it held. (A
+// start that fails after the fork keeps its log: it holds what the daemon
+// said, TestFailureBeforeReady.)
+func TestFailedStartLeavesNoLog(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		env    []string // relative to the run's directory; the log is "new.log" or "old.log"
+		sticky bool     // the run's directory is writable by anyone, sticky
+		locked bool     // p.pid is locked by a running daemon
+		status int
+	}{
+		{"stderr cannot be opened", []string{"CDAEMON_LOG=new.log", "CDAEMON_STDERR=nodir/err"}, false, false, cdaemon.ExitCantCreate},
+		{"the directory is missing", []string{"CDAEMON_STDOUT=new.log", "CDAEMON_CHDIR=missing"}, false, false, cdaemon.ExitCantCreate},
+		{"the pidfile cannot be opened", []string{"CDAEMON_LOG=new.log", "CDAEMON_PIDFILE=nodir/p.pid"}, false, false, cdaemon.ExitCantCreate},
+		{"already running", []string{"CDAEMON_LOG=new.log", "CDAEMON_PIDFILE=p.pid"}, false, true, cdaemon.ExitTempFail},
+		{"in a sticky directory", []string{"CDAEMON_STDERR=new.log", "CDAEMON_PIDFILE=nodir/p.pid"}, true, false, cdaemon.ExitCantCreate},
+		{"an existing log", []string{"CDAEMON_LOG=old.log", "CDAEMON_STDERR=nodir/err"}, false, false, cdaemon.ExitCantCreate},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if tc.sticky {
+				require.NoError(t, os.Chmod(dir, 0o777|os.ModeSticky))
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "old.log"), []byte("old line\n"), 0o600))
+			if tc.locked {
+				first := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+				first.RequireStatus(t, 0)
+				pid := pidFromFile(t, filepath.Join(dir, "p.pid"))
+				first.Track(pid)
+				defer first.Stop(t, pid)
+			}
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: tc.env, Args: []string{"-say", "written"}})
+			r.RequireStatus(t, tc.status)
+			requireNothingLeft(t, r)
+			requireNoFile(t, filepath.Join(dir, "new.log"), "the start that created it failed")
+			assert.Equal(t, "old line\n", readFile(t, filepath.Join(dir, "old.log")))
 		})
 	}
 }

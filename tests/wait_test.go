@@ -109,6 +109,7 @@ func TestReadyServesAtOnce(t *testing.T) {
 
 // CDAEMON_TIMEOUT: a daemon that does not reach the wait point in time is
 // stopped, with whatever it started, and the launcher exits 1 saying so.
+// It gets SIGTERM first, so a daemon that handles it can clean up.
 func TestTimeout(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -116,28 +117,42 @@ func TestTimeout(t *testing.T) {
 		wait string
 		args []string
 		held bool // before the Go runtime starts
+		term bool // the probe handles SIGTERM: it must see one
 		msg  string
 	}{
-		{"ready never called", "ready", nil, false, "was not ready within CDAEMON_TIMEOUT"},
-		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, "was not ready"},
-		{"a child started", "ready", []string{"-child"}, false, "was not ready"},
-		{"start never reached", "start", nil, true, "was not started within CDAEMON_TIMEOUT"},
+		{"ready never called", "ready", nil, false, true, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
+		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, false, "was not ready"},
+		{"a child started", "ready", []string{"-child"}, false, true, "was not ready"},
+		// Outside the daemon's process group: the launcher, their
+		// subreaper, must still find and stop them.
+		{"a child in a session of its own", "ready", []string{"-child-setsid"}, false, true, "was not ready"},
+		{"the daemon left its session", "ready", []string{"-setsid"}, false, true, "was not ready"},
+		{"start never reached", "start", nil, true, false, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			dir := t.TempDir()
+			term := filepath.Join(dir, "got-sigterm")
 			env := []string{"CDAEMON_TIMEOUT=300ms", "CDAEMON_PIDFILE=p.pid", "CDAEMON_WAIT=" + tc.wait}
 			if tc.held {
 				holdEnv, release := hold(t)
 				defer release()
 				env = append(env, holdEnv)
 			}
-			r := Launch(t, probe, env, tc.args...)
+			r := LaunchOpts(t, probe, Opts{Dir: dir, Env: env, Args: append([]string{"-on-term", term}, tc.args...)})
 			r.RequireStatus(t, 1)
 			assert.Contains(t, r.Stderr, tc.msg)
 			assert.Contains(t, r.Stderr, "CDAEMON_TIMEOUT (300ms)")
 			r.RequireGone(t)
-			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"))
+			assert.NoFileExists(t, filepath.Join(dir, "p.pid"))
+			// The probe writes its report after it installs its SIGTERM
+			// handler: with a report, a SIGTERM was caught, not fatal.
+			if _, err := os.Stat(r.Report); tc.term && err == nil {
+				assert.FileExists(t, term, "the daemon was not sent SIGTERM before SIGKILL")
+			} else if tc.term {
+				t.Logf("the timeout came before the probe handled SIGTERM: not checked")
+			}
 		})
 	}
 }
@@ -158,6 +173,7 @@ func TestFailureBeforeReady(t *testing.T) {
 		{"Fail", []string{"-fail", "cannot bind :80"}, 0, 1, "probe: cannot bind :80\n", "probe: cannot bind :80\n"},
 		{"exit", []string{"-exit", "3"}, 0, 3, "exited with status 3 before it was ready", ""},
 		{"exit with a child", []string{"-exit", "4", "-child"}, 0, 4, "exited with status 4", ""},
+		{"exit with a child in a session of its own", []string{"-exit", "5", "-child-setsid"}, 0, 5, "exited with status 5", ""},
 		{"panic", []string{"-panic"}, 0, 2, "exited with status 2 before it was ready", "panic: probe: panic before ready"},
 		{"SIGKILL", []string{"-wait-usr1"}, syscall.SIGKILL, 128 + 9, "killed by signal 9", ""},
 		{"SIGHUP", []string{"-wait-usr1"}, syscall.SIGHUP, 128 + 1, "killed by signal 1", ""},

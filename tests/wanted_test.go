@@ -7,7 +7,9 @@ package tests
 
 import (
 	"encoding/json"
+	"net"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cdaemon/cdaemon"
@@ -81,4 +83,42 @@ func TestWantedByArguments(t *testing.T) {
 			assert.Equal(t, 0, ws.ExitStatus())
 		})
 	}
+}
+
+// A run the program's arguments decline (a CLI role, help, the version)
+// is not the daemon: with the daemon's configuration in its environment it
+// still takes nothing of the daemon's, neither the locked pidfile nor its
+// address, so `myapp --version` works while `myapp` runs.
+func TestDeclinedRunTakesNothing(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "d.pid")
+	env := []string{"CDAEMON_PIDFILE=" + pidfile, "CDAEMON_LISTEN=tcp:" + ln.Addr().String()}
+	daemon := Launch(t, probe, []string{"CDAEMON_PIDFILE=" + pidfile})
+	daemon.RequireStatus(t, 0)
+	pid := daemon.ReadReport(t).PID
+	defer daemon.Stop(t, pid)
+
+	for _, tc := range []struct {
+		hook bool
+		args []string
+	}{{false, []string{"--version"}}, {false, []string{"-h"}}, {true, []string{"status"}}} {
+		bin := program(t, "wanted", "./testdata/wanted", nil)
+		if tc.hook {
+			bin = program(t, "wanted-hook", "./testdata/wanted", nil, "-tags", "hook")
+		}
+		r := Launch(t, bin, env, tc.args...)
+		r.RequireStatus(t, 0)
+		var rep wantedReport
+		require.NoError(t, json.Unmarshal([]byte(readFile(t, r.Report)), &rep))
+		assert.Empty(t, rep.Info.Pidfile, "%v: took the pidfile", tc.args)
+		assert.Equal(t, pidText(pid), readFile(t, pidfile), "%v: touched the daemon's pidfile", tc.args)
+	}
+	// Not declined: CDAEMON=off is the daemon in the foreground, which
+	// takes the pidfile and so is refused.
+	r := Launch(t, program(t, "wanted", "./testdata/wanted", nil), append(env, "CDAEMON=off"))
+	r.RequireStatus(t, cdaemon.ExitTempFail)
 }

@@ -25,7 +25,7 @@ import (
 
 func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops it")
-	writePid := flag.Int("write-pid", 0, "write this `pid` into the pidfile through the locked descriptor, as a compromised daemon could")
+	writePid := flag.Int("write-pid", 0, "write this `pid` into the pidfile, as a compromised daemon still running as root could")
 	share := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor and outlives the daemon")
 	flag.Parse()
 
@@ -43,13 +43,21 @@ func main() {
 	if *writePid != 0 || *share {
 		pf := pidfileFD()
 		if *writePid != 0 {
+			// By its path: the locked descriptor is read-only (a daemon
+			// that dropped its privileges cannot rewrite the file at
+			// all); one that still runs as its launcher's user can.
+			w, err := os.OpenFile(cdaemon.Info().Pidfile, os.O_WRONLY, 0)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
 			b := []byte(strconv.Itoa(*writePid) + "\n")
-			if _, err := pf.WriteAt(b, 0); err != nil {
+			if _, err := w.WriteAt(b, 0); err != nil {
 				cdaemon.Fail(err)
 			}
-			if err := pf.Truncate(int64(len(b))); err != nil {
+			if err := w.Truncate(int64(len(b))); err != nil {
 				cdaemon.Fail(err)
 			}
+			w.Close()
 		}
 		if *share {
 			cmd := exec.Command("sleep", "1000")

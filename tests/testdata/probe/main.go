@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -44,6 +45,7 @@ type Report struct {
 	Now                  time.Duration     // CLOCK_MONOTONIC when the report was made
 	StartSigBlk          uint64            // blocked signals before the Go runtime started
 	StartSigIgn          uint64            // ignored signals before the Go runtime started
+	Rseq                 int               // main thread's rseq: 1 registered, 0 not, -1 no rseq in libc
 	Setuid0              string            // error of setuid(0) on one thread ("" if it worked)
 	Listeners            []string          // -serve-listeners: the listeners' addresses
 	ListenersErr         string            // -serve-listeners: Listeners' error
@@ -57,7 +59,10 @@ func main() {
 	exitAfterReady := flag.Bool("exit-after-ready", false, "exit 0 after Ready instead of waiting for SIGTERM")
 	waitUSR1 := flag.Bool("wait-usr1", false, "wait for SIGUSR1 before Ready; implies -ready")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops the probe")
+	onTerm := flag.String("on-term", "", "create this `file` when SIGTERM stops the probe")
 	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
+	childSetsid := flag.Bool("child-setsid", false, "start a child process (sleep) in a session of its own before Ready")
+	setsid := flag.Bool("setsid", false, "leave the daemon's session (setsid) before Ready")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -65,9 +70,11 @@ func main() {
 	runtimeChecks := flag.Bool("runtime", false, "exercise goroutines, timers, network, signals and os/exec")
 	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
 	say := flag.String("say", "", "write this line to stdout and to stderr")
+	status := flag.String("status", "", "write these bytes (`hex`) to the status pipe, as a hostile daemon could")
+	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor")
 	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
 	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
-		"found as coreos/go-systemd's activation.Listeners finds them")
+		"found as coreos/go-systemd's activation.Listeners finds them (before -serve-listeners)")
 	flag.Parse()
 
 	// Registered first, so no signal a test sends is lost.
@@ -100,6 +107,17 @@ func main() {
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
 	}
+	if *activation {
+		for _, f := range activationFiles() {
+			l, err := net.FileListener(f)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
+			f.Close()
+			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
 	if *serveListeners {
 		ls, err := cdaemon.Listeners()
 		if err != nil {
@@ -113,19 +131,30 @@ func main() {
 			go serve(l)
 		}
 	}
-	if *activation {
-		for _, f := range activationFiles() {
-			l, err := net.FileListener(f)
-			if err != nil {
-				cdaemon.Fail(err)
-			}
-			f.Close()
-			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
-			go serve(l)
-		}
-	}
 	if *child {
 		if err := exec.Command("sleep", "3600").Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *childSetsid {
+		c := exec.Command("sleep", "3600")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *setsid {
+		if _, err := syscall.Setsid(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *shareLock {
+		if err := shareLockWithChild(r.Info.Pidfile); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *status != "" {
+		if err := writeStatusPipe(*status); err != nil {
 			cdaemon.Fail(err)
 		}
 	}
@@ -161,6 +190,9 @@ func main() {
 		}
 	}
 	<-sigs
+	if *onTerm != "" {
+		os.WriteFile(*onTerm, nil, 0o644)
+	}
 }
 
 // write creates the file atomically so a reader never sees half of it.
@@ -220,6 +252,7 @@ func inspect() Report {
 		Env: os.Environ(),
 	}
 	r.StartSigBlk, r.StartSigIgn = startSignals()
+	r.Rseq = rseq
 	// Raw, on this thread only: syscall.Setuid would try every thread.
 	if _, _, e := unix.RawSyscall(unix.SYS_SETUID, 0, 0, 0); e != 0 {
 		r.Setuid0 = e.Error()
@@ -386,4 +419,36 @@ func exercise() map[string]string {
 		return nil
 	})
 	return res
+}
+
+// writeStatusPipe writes raw bytes to the status pipe: the only pipe among
+// the daemon's descriptors while the launcher waits.
+func writeStatusPipe(hexBytes string) error {
+	b, err := hex.DecodeString(hexBytes)
+	if err != nil {
+		return err
+	}
+	for fd := 3; fd < 64; fd++ {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); strings.HasPrefix(l, "pipe:") {
+			_, err := unix.Write(fd, b)
+			return err
+		}
+	}
+	return errors.New("probe: no status pipe")
+}
+
+var sharedLock *os.File
+
+// shareLockWithChild starts sleep with the pidfile's locked descriptor (the
+// same open file description) as its fd 3, so the lock outlives the daemon.
+func shareLockWithChild(pidfile string) error {
+	for fd := 3; fd < 64; fd++ {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); l == pidfile {
+			sharedLock = os.NewFile(uintptr(fd), pidfile) // kept: no finalizer closes it
+			cmd := exec.Command("sleep", "3600")
+			cmd.ExtraFiles = []*os.File{sharedLock}
+			return cmd.Start()
+		}
+	}
+	return errors.New("probe: the pidfile is not open")
 }

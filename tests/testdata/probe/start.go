@@ -1,9 +1,12 @@
 package main
 
 /*
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 uint64_t probe_start_blocked, probe_start_ignored;
@@ -29,8 +32,44 @@ __attribute__((constructor)) static void probe_start(void)
 	while (path && access(path, F_OK) == 0)
 		usleep(1000);
 }
+
+// Is the calling thread's rseq area registered with the kernel, as glibc
+// (2.35 and later) registers it for every thread? 1: yes; 0: no (the
+// state a CLONE_VM child leaves: glibc believes it registered, the kernel
+// has forgotten); -1: this libc registers none. Asked by registering
+// glibc's own area again: the kernel says EBUSY (or EINVAL for another
+// length) when one is registered; if it accepts, none was, and the test
+// registration is undone.
+extern const unsigned int __rseq_size __attribute__((weak));
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+
+#if defined(__x86_64__) || defined(__i386__)
+#define PROBE_RSEQ_SIG 0x53053053
+#elif defined(__aarch64__)
+#define PROBE_RSEQ_SIG 0xd428bc00
+#endif
+
+static int probe_rseq(void)
+{
+#if defined(SYS_rseq) && defined(PROBE_RSEQ_SIG)
+	if (!&__rseq_size || __rseq_size == 0)
+		return -1;
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+	if (syscall(SYS_rseq, area, 32, 0, PROBE_RSEQ_SIG) == 0) {
+		syscall(SYS_rseq, area, 32, 1, PROBE_RSEQ_SIG);
+		return 0;
+	}
+	return errno == EBUSY || errno == EINVAL || errno == EPERM;
+#else
+	return -1;
+#endif
+}
 */
 import "C"
+
+// rseq is probe_rseq's answer on the main thread: package init runs
+// there, locked to it, before main.
+var rseq = int(C.probe_rseq())
 
 // startSignals returns the blocked and ignored signals (bit sig-1 set, as
 // in /proc/PID/status) when the Go runtime was about to start.

@@ -5,14 +5,20 @@
  * its exits turned into longjmp and its messages captured, then
  * feeds it environments made from the input:
  *
- *   - each line of the input (less a first byte below 0x10) as the value
+ *   - each line of the input (less a first byte below 0x20) as the value
  *     of each parser (parse_timeout, ...) and of quote(), checking what
  *     an accepted value must be;
  *   - the input split at '\n' into environment entries for read_config():
- *     an entry whose first byte is below 0x10 names a variable by index
+ *     an entry whose first byte is below 0x20 names a variable by index
  *     (so the fuzzer reaches every name), any other entry is used raw.
  *     read_config must either return a valid configuration or stop with
  *     status 64 and one clear line naming the variable.
+ *
+ *   - the raw input as bytes read from the status pipe, for the launcher's
+ *     parse_msg(): every byte there comes from a process that may be less
+ *     privileged than the launcher. It must accept only well-formed
+ *     messages, never read past what it was given, and ask for more bytes
+ *     only while a message could still be whole.
  *
  * Build (tests/hardening_fuzz_test.go does this):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined fuzz_config.c
@@ -116,6 +122,49 @@ static void check_quote(const char *v)
 		CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
 }
 
+/* A user or group: a number below 2^32-1, or a name that is not all
+ * digits, of allowed characters, not starting with '-'. */
+static void check_id(const char *v)
+{
+	size_t n = strlen(v), digits = strspn(v, "0123456789");
+	CHECK(n >= 1 && n <= 255);
+	if (digits == n)
+		CHECK(strtoull(v, NULL, 10) < 4294967295ULL); /* leading zeros are fine */
+	else
+		CHECK(v[0] != '-' && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789._-@") >= n - (v[n - 1] == '$'));
+}
+
+static void check_privilege_parsers(const char *v)
+{
+	struct config c;
+	memset(&c, 0, sizeof c);
+	if (parse_user(v, &c) == 0)
+		check_id(c.user);
+	if (parse_caps(v, &c) == 0)
+		CHECK(c.caps >= 0 && c.caps < 1LL << NCAPS);
+	if (parse_no_new_privs(v, &c) == 0)
+		CHECK(c.no_new_privs == 0 || c.no_new_privs == 1);
+	if (parse_core(v, &c) == 0)
+		CHECK(c.core == 0 || c.core == 1);
+	if (parse_nofile(v, &c) == 0)
+		CHECK(c.nofile >= NOFILE_MIN && c.nofile <= NOFILE_MAX && all_in(v, "0123456789"));
+	if (parse_nice(v, &c) == 0)
+		CHECK(c.nice >= -20 && c.nice <= 19 && all_in(v, "-0123456789"));
+	if (parse_oom(v, &c) == 0)
+		CHECK(c.oom >= -1000 && c.oom <= 1000 && all_in(v, "-0123456789"));
+	if (parse_listen(v, &c) == 0) {
+		CHECK(c.nlisten >= 1 && c.nlisten <= MAX_LISTEN);
+		for (int i = 0; i < c.nlisten; i++) {
+			const struct listen_addr *l = &c.listen[i];
+			int fam = l->addr.ss_family;
+			CHECK(fam == AF_INET || fam == AF_INET6 || fam == AF_UNIX);
+			CHECK(l->len > 0 && l->len <= sizeof l->addr);
+			CHECK(!strncmp(l->text, fam == AF_UNIX ? "unix:" : "tcp:", fam == AF_UNIX ? 5 : 4));
+		}
+	}
+}
+
 static void check_parsers(const char *v)
 {
 	struct config c;
@@ -146,6 +195,7 @@ static void check_parsers(const char *v)
 		CHECK(c.wait >= CDAEMON_WAIT_NONE && c.wait <= CDAEMON_WAIT_READY);
 	if (parse_pidfile(v, &c) == 0)
 		CHECK(c.pidfile == v && *v && strlen(v) < PATH_MAX);
+	check_privilege_parsers(v);
 	check_quote(v);
 }
 
@@ -157,6 +207,9 @@ static void check_read_config(char *text)
 		"CDAEMON", "CDAEMON_WAIT", "CDAEMON_TIMEOUT", "CDAEMON_PIDFILE", "CDAEMON_LOG",
 		"CDAEMON_STDOUT", "CDAEMON_STDERR", "CDAEMON_STDIN", "CDAEMON_CHDIR",
 		"CDAEMON_UMASK", "CDAEMON_KEEP_FDS", "CDAEMON_", "CDAEMONX", "PATH",
+		"CDAEMON_USER", "CDAEMON_GROUP", "CDAEMON_CAPS", "CDAEMON_CHROOT",
+		"CDAEMON_NO_NEW_PRIVS", "CDAEMON_NOFILE", "CDAEMON_CORE", "CDAEMON_NICE",
+		"CDAEMON_OOM_SCORE_ADJ", "CDAEMON_LISTEN",
 	};
 	static char entries[MAX_ENTRIES][8192];
 	char *env[MAX_ENTRIES + 1];
@@ -168,7 +221,7 @@ static void check_read_config(char *text)
 		char *nl = strchr(line, '\n');
 		if (nl)
 			*nl = 0;
-		if ((unsigned char)line[0] < 0x10 && line[0])
+		if ((unsigned char)line[0] < 0x20 && line[0])
 			snprintf(entries[n], sizeof entries[n], "%s=%s",
 				 names[(unsigned char)line[0] % (sizeof names / sizeof names[0])], line + 1);
 		else
@@ -210,8 +263,44 @@ static void check_read_config(char *text)
 		CHECK((unsigned char)fuzz_msg[i] >= 0x20 && fuzz_msg[i] != 0x7f);
 }
 
+static void check_parse_msg(const uint8_t *data, size_t size)
+{
+	/* A copy of exactly size bytes, so ASan sees any read past the end. */
+	unsigned char *buf = malloc(size ? size : 1);
+	size_t off = 0;
+	memcpy(buf, data, size);
+	while (off <= size) {
+		struct msg m;
+		const char *why = NULL;
+		long n = parse_msg(buf + off, size - off, &m, &why);
+		if (n < 0) {
+			CHECK(why && *why);
+			break;
+		}
+		if (n == 0) {
+			/* More is needed: only a short header or a short payload. */
+			CHECK(size - off < CDAEMON_MSG_HEADER ||
+			      size - off < CDAEMON_MSG_HEADER + (size_t)(buf[off + 2] | buf[off + 3] << 8));
+			break;
+		}
+		CHECK((size_t)n == CDAEMON_MSG_HEADER + m.len && (size_t)n <= size - off);
+		CHECK(m.len <= CDAEMON_MSG_MAX);
+		CHECK(m.type == CDAEMON_MSG_PID || m.type == CDAEMON_MSG_STARTED ||
+		      m.type == CDAEMON_MSG_READY || m.type == CDAEMON_MSG_FAILED);
+		CHECK(m.type == CDAEMON_MSG_FAILED || m.status == 0);
+		if (m.type == CDAEMON_MSG_PID)
+			CHECK(m.pid >= 2 && m.pid <= INT_MAX && m.len >= 1 && m.len <= 10);
+		if (m.type == CDAEMON_MSG_STARTED || m.type == CDAEMON_MSG_READY)
+			CHECK(m.len == 0);
+		CHECK(m.text == (const char *)buf + off + CDAEMON_MSG_HEADER);
+		off += n;
+	}
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_parse_msg(data, size);
 	static char buf[65536];
 	if (size >= sizeof buf)
 		size = sizeof buf - 1;
@@ -223,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *nl = strchr(l, '\n');
 		if (nl)
 			*nl = 0;
-		check_parsers(l + ((unsigned char)l[0] < 0x10 && l[0]));
+		check_parsers(l + ((unsigned char)l[0] < 0x20 && l[0]));
 		l = nl ? nl + 1 : NULL;
 	}
 	check_read_config(buf);

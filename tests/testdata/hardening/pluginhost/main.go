@@ -29,5 +29,6 @@ func main() {
 	if d.(func() bool)() {
 		daemonized = 1
 	}
-	fmt.Printf("pid=%d daemonized=%d reason=%s\n", os.Getpid(), daemonized, r.(func() string)())
+	fmt.Printf("pid=%d daemonized=%d reason=%s env=%s\n", os.Getpid(), daemonized, r.(func() string)(),
+		os.Getenv("CDAEMON_WAIT"))
 }

@@ -5,12 +5,13 @@
  *	HFAULT=call:role:action[:match]
  *
  * call    fork, setsid, open (open and openat), dup2, write, pwrite,
- *         ftruncate, pipe2, flock
+ *         ftruncate, pipe2, flock, close_range (made through syscall(2),
+ *         as a libc without a close_range wrapper must)
  * role    launcher, middle, daemon or any. The process the test started
  *         is the launcher (its pid is kept at load); the child of its
  *         fork() is the middle, and the middle's child is the daemon.
  * action  an errno name (EAGAIN, ENOMEM, EPERM, EIO, ENOSPC, EACCES,
- *         EMFILE, EBADF, EROFS): the call fails with it;
+ *         EMFILE, EBADF, EROFS, ENOSYS): the call fails with it;
  *         kill: the process kills itself with SIGKILL at the call;
  *         exit=N: the process _exits with N at the call;
  *         gate=PATH: the process creates PATH.reached, waits until PATH
@@ -91,6 +92,7 @@ static int fault(const char *name, const char *path)
 		{ "EAGAIN", EAGAIN }, { "ENOMEM", ENOMEM }, { "EPERM", EPERM },
 		{ "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EACCES", EACCES },
 		{ "EMFILE", EMFILE }, { "EBADF", EBADF }, { "EROFS", EROFS },
+		{ "ENOSYS", ENOSYS },
 	};
 	if (!parsed)
 		parse();
@@ -176,6 +178,23 @@ int pipe2(int fds[2], int flags)
 {
 	REAL(int, "pipe2", int *, int);
 	return fault("pipe2", NULL) < 0 ? -1 : real(fds, flags);
+}
+
+/* syscall(2), for SYS_close_range only: an old kernel's ENOSYS. */
+long syscall(long nr, ...)
+{
+	REAL(long, "syscall", long, ...);
+	va_list ap;
+	long a[6];
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+#ifdef SYS_close_range
+	if (nr == SYS_close_range && fault("close_range", NULL) < 0)
+		return -1;
+#endif
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 int flock(int fd, int op)
