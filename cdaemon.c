@@ -71,6 +71,7 @@
 extern char **environ;
 
 struct cdaemon_state cdaemon_state = { .status_fd = -1 };
+struct cdaemon_listeners cdaemon_listeners;
 
 /* How long a stopped daemon gets between SIGTERM and SIGKILL. */
 #define GRACE_MS 2000
@@ -1349,6 +1350,9 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 	char buf[4096];
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
+	/* Our own descriptor list shows dfd itself: skip it (a callback
+	 * might close it). Another process's numbers are all theirs. */
+	int own = !strcmp(path, "/proc/self/fd");
 	if (dfd < 0)
 		return -1;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
@@ -1363,7 +1367,8 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 			char *end;
 			off += d->reclen;
 			long v = strtol(d->name, &end, 10);
-			if (isdigit((unsigned char)d->name[0]) && !*end && v != dfd && fn(v, arg)) {
+			if (isdigit((unsigned char)d->name[0]) && !*end && !(own && v == dfd) &&
+			    fn(v, arg)) {
 				close(dfd);
 				return 1;
 			}
@@ -1926,8 +1931,8 @@ static void reserve_listen_fds(const struct config *c, int foreground)
  * absolute path for a relative unix one. */
 static void record_listener(int i, const struct listen_addr *l, int fd)
 {
-	char *dst = cdaemon_state.listen[i], host[INET6_ADDRSTRLEN] = "";
-	size_t size = sizeof cdaemon_state.listen[i];
+	char *dst = cdaemon_listeners.addr[i], host[INET6_ADDRSTRLEN] = "";
+	size_t size = sizeof cdaemon_listeners.addr[i];
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof ss;
 	const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
@@ -2046,13 +2051,13 @@ static void bind_listeners(const struct config *c)
 		record_listener(i, l, fd);
 		/* By its absolute path: the launcher changes directory next. */
 		if (made)
-			created_sockets[ncreated_sockets++] = cdaemon_state.listen[i] + 5;
+			created_sockets[ncreated_sockets++] = cdaemon_listeners.addr[i] + 5;
 		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
 			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
 				     strerror(errno));
 		close(fd);
 	}
-	cdaemon_state.nlisten = c->nlisten;
+	cdaemon_listeners.n = c->nlisten;
 }
 
 /* ---------------------------------------------------------------------
@@ -2191,6 +2196,46 @@ static int wait_exit(pid_t pid, long long deadline, int *status)
 }
 
 /*
+ * Signal the launcher's children outside its session: the middle once it
+ * called setsid, and the daemon and whatever it started, re-parented to
+ * the launcher (their subreaper) as their parents died. kill(-group)
+ * misses those that left the daemon's process group or session (a child
+ * started with Setsid, a daemon that called setsid itself). A child keeps
+ * its pid until the launcher reaps it, so none of these is a stranger.
+ * Children in the launcher's own session are left alone: a shell that
+ * exec'ed the program may have started them (the middle before its setsid
+ * is killed by pid). Returns how many were signalled.
+ */
+struct kin {
+	long self, sid;
+	int sig, n;
+};
+
+static int signal_child(long pid, void *arg)
+{
+	struct kin *k = arg;
+	char path[64], stat[512], *end;
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	const char *p = strrchr(read_small(path, stat, sizeof stat), ')');
+	/* ") S PPID PGRP SID ...": the command name may hold anything. */
+	if (!p || !p[1] || !p[2])
+		return 0;
+	long ppid = strtol(p + 3, &end, 10);
+	strtol(end, &end, 10);
+	long sid = strtol(end, &end, 10);
+	if (ppid == k->self && sid != k->sid && kill((pid_t)pid, k->sig) == 0)
+		k->n++;
+	return 0;
+}
+
+static int signal_children(int sig)
+{
+	struct kin k = { getpid(), getsid(0), sig, 0 };
+	each_number("/proc", signal_child, &k);
+	return k.n;
+}
+
+/*
  * The start failed: make sure nothing of it is left, then exit. A daemon
  * that is ending by itself (it sent Fail) gets GRACE_MS to do so; one
  * that is not gets SIGTERM at once; then GRACE_MS more, then SIGKILL. Its
@@ -2204,17 +2249,22 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 	int st;
 	if (l->daemon > 0 && !wait_exit(l->daemon, now_ms() + (ending ? GRACE_MS : 0), &st)) {
 		kill(-group, SIGTERM);
+		signal_children(SIGTERM);
 		if (!wait_exit(l->daemon, now_ms() + GRACE_MS, &st))
 			kill(-group, SIGKILL);
 	}
+	kill(l->middle, SIGKILL); /* perhaps before its setsid: not in the group yet */
 	kill(-group, SIGKILL);
+	signal_children(SIGKILL);
 	/* Reap the middle, the daemon and the daemon's children, which were
 	 * re-parented to us (we are their subreaper). */
 	for (long long end = now_ms() + 10 * GRACE_MS; now_ms() < end;) {
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid < 0 && errno != EINTR)
 			break; /* ECHILD: none left */
-		if (pid == 0)
+		if (pid == 0 && signal_children(SIGKILL))
+			usleep(10000); /* orphans keep coming to us as their parents die */
+		else if (pid == 0)
 			usleep(1000);
 	}
 	pidfile_remove(); /* the launcher still shares the lock */
@@ -2723,8 +2773,9 @@ static void refuse_if_interrupted(const sigset_t *set)
 		     stop_signal_name(sig));
 }
 
-/* Steps 4 and 5: everything the daemon keeps is opened, and the launcher
- * is in CDAEMON_CHDIR with CDAEMON_UMASK set. */
+/* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it
+ * keeps is opened (its listeners too), and the launcher is in
+ * CDAEMON_CHDIR (or CDAEMON_CHROOT) with CDAEMON_UMASK set. */
 static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
 {
 	fill_std_fds();

@@ -266,7 +266,8 @@ func Fail(err error) {
 // the start's rules: the directory must be sticky, and a symbolic link, a
 // file with other hard links or a file another user owns is refused. A
 // descriptor on /dev/null, and every descriptor in the foreground, is left
-// alone.
+// alone. Under CDAEMON_CHROOT a file inside the new root is reopened by its
+// path there; one outside it cannot be reached, which is an error.
 //
 // On error ReopenLogs changes neither descriptor: the daemon keeps writing
 // to the old files. The error is an *fs.PathError naming the path that

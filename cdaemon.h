@@ -64,12 +64,19 @@ struct cdaemon_state {
 	char user[256];            /* CDAEMON_USER's name, "" if unset or not in the user database */
 	char group[256];           /* CDAEMON_GROUP's (or the user's primary group's) name, or "" */
 	char root[PATH_MAX];       /* CDAEMON_CHROOT, absolute, or "" */
-	int nlisten;               /* CDAEMON_LISTEN's sockets are fds 3 .. 3+nlisten-1 */
-	/* Each as bound: tcp:HOST:PORT (the port the kernel chose for 0),
-	 * tcp:[IPv6]:PORT, unix:/absolute/path or unix:@abstract. */
-	char listen[CDAEMON_MAX_LISTEN][PATH_MAX + 8];
 };
 
 extern struct cdaemon_state cdaemon_state;
+
+/* CDAEMON_LISTEN's sockets, at fds 3 .. 3+n-1, each as bound:
+ * tcp:HOST:PORT (the port the kernel chose for 0), tcp:[IPv6]:PORT,
+ * unix:/absolute/path or unix:@abstract. Apart from cdaemon_state (which
+ * is initialized data) so its size costs no file space. */
+struct cdaemon_listeners {
+	int n;
+	char addr[CDAEMON_MAX_LISTEN][PATH_MAX + 8];
+};
+
+extern struct cdaemon_listeners cdaemon_listeners;
 
 #endif

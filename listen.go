@@ -37,14 +37,15 @@ var (
 // unchanged: LISTEN_PID is this process, LISTEN_FDS their number,
 // LISTEN_FDNAMES a name for each, made from its address (':' and bytes
 // outside printable ASCII become '-', as names may not hold them).
-func initListeners(s *C.struct_cdaemon_state) {
-	n := int(s.nlisten)
+func initListeners() {
+	l := &C.cdaemon_listeners
+	n := int(l.n)
 	if n == 0 {
 		return
 	}
 	names := make([]string, n)
 	for i := 0; i < n; i++ {
-		addr := C.GoString(&s.listen[i][0])
+		addr := C.GoString(&l.addr[i][0])
 		state.Listeners = append(state.Listeners, addr)
 		names[i] = fdName(addr)
 		var st unix.Stat_t

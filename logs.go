@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,12 @@ import (
 // descriptors only once all are open.
 func reopenLogs() error {
 	out, errPath := state.Stdout, state.Stderr
+	for _, p := range []*string{&out, &errPath} {
+		var err error
+		if *p, err = inRoot(*p); err != nil {
+			return err
+		}
+	}
 	var fds [3]int // by target descriptor; 0: leave it
 	defer func() {
 		for _, fd := range fds[1:] {
@@ -58,6 +65,22 @@ func reopenLogs() error {
 		}
 	}
 	return nil
+}
+
+// inRoot is path as the daemon reaches it. Under CDAEMON_CHROOT the paths
+// recorded at start are outside the new root: one inside it is reached
+// without the root's prefix; one outside it cannot be reached at all, and
+// the same name inside the root would be another file.
+func inRoot(path string) (string, error) {
+	if state.Root == "" || path == "" {
+		return path, nil
+	}
+	rel, err := filepath.Rel(state.Root, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", &fs.PathError{Op: "reopen", Path: path,
+			Err: errors.New("outside CDAEMON_CHROOT " + state.Root + ", which the daemon cannot reach")}
+	}
+	return filepath.Join("/", rel), nil
 }
 
 // openLog opens a log file as the constructor does (cdaemon.c's

@@ -49,7 +49,7 @@ func init() {
 		Root:        C.GoString(&s.root[0]),
 	}
 	state.Groups, _ = os.Getgroups()
-	initListeners(s)
+	initListeners()
 	statusFD = int(s.status_fd)
 	if s.wait == C.CDAEMON_WAIT_START {
 		release(C.CDAEMON_MSG_STARTED, 0, "")

@@ -46,6 +46,7 @@ var startupLines = []chartLine{
 // responseLines are the lines of the first-response chart.
 var responseLines = []chartLine{
 	{"cgo", darkGrey, dashed},
+	{"cgo-setsid", grey, dotted},
 	{"naive", green, dashed},
 	{"cdaemon-ready", blue, dashed},
 	{"cdaemon-listen", blue, nil},

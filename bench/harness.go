@@ -19,6 +19,7 @@ import (
 type sample struct {
 	spawn, ret, main int64 // CLOCK_MONOTONIC ns: spawned, launcher returned, daemon main
 	entry            int64 // cdaemon's constructor entry (0 if not reported)
+	runDelay         int64 // ns the daemon's main thread waited for a CPU before main (0: not reported)
 	launcherPID      int
 	daemonPID        int
 	daemonSID        int
@@ -263,7 +264,10 @@ func (h *harness) startServer(c benchCase, port int, pidfile, token string, dead
 		env = append(env, "CDAEMON_PIDFILE="+pidfile, "BENCH_PIDFILE="+pidfile)
 	}
 	mode := "http:" + strconv.Itoa(port)
-	if c.v.fg {
+	switch {
+	case c.v.fg && c.v.setsid:
+		mode = "http-fg-setsid:" + strconv.Itoa(port)
+	case c.v.fg:
 		mode = "http-fg:" + strconv.Itoa(port)
 	}
 	l, err := h.launch(mode, h.argv(c), env, token, deadline)
@@ -390,8 +394,11 @@ func (l launched) sample() sample {
 		first: atoi64(l.a[5]), refused: atoi(l.a[6])}
 	if l.rep != nil {
 		s.main, s.daemonPID, s.daemonSID, s.daemonRSS = atoi64(l.rep[1]), atoi(l.rep[2]), atoi(l.rep[3]), atoi64(l.rep[4])
-		if len(l.rep) == 6 {
-			s.entry = atoi64(l.rep[5])
+		if len(l.rep) >= 6 { // not from the C programs
+			s.runDelay = atoi64(l.rep[5])
+		}
+		if len(l.rep) == 7 {
+			s.entry = atoi64(l.rep[6])
 		}
 	}
 	return s

@@ -264,6 +264,9 @@ var naiveTargets = [][2]string{
 func (rp *report) naiveRatios(p printer) {
 	rows := append(append([][2]string{}, naiveTargets...),
 		[2]string{"cdaemon-none", "naive"}, [2]string{"exp-none", "naive"},
+		// What a session of its own costs a process that was not forked,
+		// and what forking adds to that.
+		[2]string{"cgo-setsid", "cgo"}, [2]string{"naive", "cgo-setsid"}, [2]string{"cdaemon", "cgo-setsid"},
 		[2]string{"exp", "cdaemon"}, [2]string{"exp-static", "cdaemon-static"}, [2]string{"exp-none", "cdaemon-none"})
 	if !rp.has(rp.c("naive", 0, false)) && !rp.has(rp.c("exp", 0, false)) {
 		return
@@ -357,16 +360,17 @@ func (rp *report) breakdown(p printer) {
 	p("Where cdaemon's time to main goes (init 0): from spawn to the constructor's entry in the launcher (exec,\n")
 	p("dynamic loading, libc start-up), then from the entry to the daemon's main (two forks, the daemon's set-up,\n")
 	p("Go runtime start-up and package init in the daemon). cdaemon-off, which does not fork, shows what the same\n")
-	p("start-up costs in a process that was exec'd.\n\n")
-	p("| variant | spawn → constructor | constructor → main | time to main |\n|---|---:|---:|---:|\n")
-	for _, n := range []string{"cdaemon-off", "naive", "cdaemon", "naive-static", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
+	p("start-up costs in a process that was exec'd. *Waited for a CPU*: the daemon's main thread's time on a run\n")
+	p("queue before main (schedstat run_delay, from its creation): on a loaded machine each new process waits.\n\n")
+	p("| variant | spawn → constructor | constructor → main | time to main | waited for a CPU |\n|---|---:|---:|---:|---:|\n")
+	for _, n := range []string{"cgo", "cdaemon-off", "naive", "cdaemon", "naive-static", "cdaemon-static", "cdaemon-none", "exp", "exp-static", "exp-none"} {
 		for _, big := range []bool{false, true} {
 			c := rp.c(n, 0, big)
 			if !rp.has(c) {
 				continue
 			}
-			p("| %s%s | %s | %s | %s |\n", n, map[bool]string{true: " (big)"}[big], fmtDist(rp.r.dist(c, toEntryMs), 3),
-				fmtDist(rp.r.dist(c, entryToMs), 3), fmtDist(rp.r.dist(c, toMainMs), 3))
+			p("| %s%s | %s | %s | %s | %s |\n", n, map[bool]string{true: " (big)"}[big], fmtDist(rp.r.dist(c, toEntryMs), 3),
+				fmtDist(rp.r.dist(c, entryToMs), 3), fmtDist(rp.r.dist(c, toMainMs), 3), fmtDist(rp.r.dist(c, runDelayMs), 3))
 		}
 	}
 	p("\n")
@@ -512,11 +516,14 @@ func (rp *report) benchstat(w io.Writer) {
 			switch c.v.kind {
 			case kindStart:
 				fmt.Fprintf(w, " %d ns/main %d ns/return %d B/launcher-rss", s.toMain(), s.toRet(), s.launcherRSS*1024)
+				if s.runDelay > 0 {
+					fmt.Fprintf(w, " %d ns/run-delay", s.runDelay)
+				}
 				if c.v.daemon {
 					fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
 				}
 			case kindResponse:
-				fmt.Fprintf(w, " %d ns/first-response %d refused", s.first-s.spawn, s.refused)
+				fmt.Fprintf(w, " %d ns/first-response %d refused %d ns/run-delay", s.first-s.spawn, s.refused, s.runDelay)
 			case kindRestart:
 				fmt.Fprintf(w, " %d ns/restart %d ns/stop %d refused", s.stop1-s.stop0+s.first-s.spawn, s.stop1-s.stop0, s.refused)
 			case kindFork:

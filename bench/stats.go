@@ -102,6 +102,7 @@ var (
 	// The launcher's return and the daemon's main, from the spawn, for
 	// the server programs.
 	serverRetMs  metric = func(s *sample) float64 { return float64(s.ret-s.spawn) / 1e6 }
+	runDelayMs   metric = func(s *sample) float64 { return float64(s.runDelay) / 1e6 }
 	serverMainMs metric = func(s *sample) float64 { return float64(s.main-s.spawn) / 1e6 }
 )
 

@@ -116,6 +116,7 @@ var expVariants = []variant{
 var responseVariants = []variant{
 	{kind: kindResponse, name: "cgo", prog: "floor-cgo-serve", fg: true, note: "the server undaemonized, cgo, dynamic: the client connects from the spawn on"},
 	{kind: kindResponse, name: "cgo-static", prog: "floor-cgo-static-serve", fg: true, note: "the same, static"},
+	{kind: kindResponse, name: "cgo-setsid", prog: "floor-cgo-serve", fg: true, setsid: true, note: "the undaemonized server started in a session of its own (with CONFIG_SCHED_AUTOGROUP, a scheduling group of its own, as a daemon's after setsid)"},
 	{kind: kindResponse, name: "cdaemon-ready", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "cdaemon, CDAEMON_WAIT=ready: the server listens, then calls cdaemon.Ready()"},
 	{kind: kindResponse, name: "cdaemon-static-ready", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, daemon: true, note: "the same, static"},
 	{kind: kindResponse, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, needs: "listen", daemon: true, note: "cdaemon, CDAEMON_LISTEN (the launcher binds and listens before forking) and CDAEMON_WAIT=none"},

@@ -111,6 +111,21 @@ func TestListenersSocketActivation(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("hello from %d\n", rep.PID), hello(t, "unix", sock))
 }
 
+// Whoever takes the descriptors first has them: after the socket
+// activation code took them, Listeners says so instead of wrapping
+// whatever the descriptors hold now.
+func TestListenersTakenFirstByActivation(t *testing.T) {
+	t.Parallel()
+	r := Launch(t, probe, []string{"CDAEMON_LISTEN=tcp:127.0.0.1:0", "CDAEMON_WAIT=ready"},
+		"-activation", "-serve-listeners", "-ready")
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	require.Len(t, rep.Activation, 1)
+	assert.Empty(t, rep.Listeners)
+	assert.Contains(t, rep.ListenersErr, "cdaemon: descriptor 3 no longer holds the socket for "+
+		rep.Info.Listeners[0])
+}
+
 // The sockets listen before the daemon exists: with CDAEMON_WAIT=none a
 // client that connects right after the launcher returned, while the
 // daemon has not even started its Go runtime (PROBE_HOLD keeps it in the

@@ -198,3 +198,49 @@ func TestReopenLogsAfterPrivilegeDrop(t *testing.T) {
 	hasLines(t, log, "reopened\nout 1\nerr 1\n")
 	assert.Equal(t, "reopen failed: reopen "+log+": permission denied\n", readFile(t, log+".1"))
 }
+
+// Under CDAEMON_CHROOT the daemon reaches only what is inside its new
+// root: ReopenLogs reopens a log inside it by its path there, and refuses
+// one outside it rather than open the same name inside the root, which is
+// another file.
+func TestReopenLogsInChroot(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	for _, inside := range []bool{true, false} {
+		t.Run(map[bool]string{true: "log inside the root", false: "log outside the root"}[inside], func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			jail := filepath.Join(dir, "jail")
+			require.NoError(t, os.Mkdir(jail, 0o755))
+			log := filepath.Join(dir, "d.log")
+			if inside {
+				log = filepath.Join(jail, "d.log")
+			}
+			// The same path inside the root, where a wrong reopen would
+			// create the file.
+			mirror := filepath.Join(jail, log)
+			require.NoError(t, os.MkdirAll(filepath.Dir(mirror), 0o755))
+			r := LaunchOpts(t, ctl(t), Opts{Dir: dir, Env: []string{"CDAEMON_CHROOT=jail",
+				"CDAEMON_LOG=" + log, "PROBE_REPORT=/report.json"}})
+			r.RequireStatus(t, 0)
+			var rep ctlReport
+			eventually(t, "the ctl report", func() bool {
+				b, err := os.ReadFile(filepath.Join(jail, "report.json"))
+				return err == nil && json.Unmarshal(b, &rep) == nil
+			})
+			r.Track(rep.PID, rep.SID)
+			assert.Equal(t, log, rep.Info.Stderr)
+
+			require.NoError(t, os.Rename(log, log+".1"))
+			require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+			if inside {
+				hasLines(t, log, "reopened\n")
+			} else {
+				hasLines(t, log+".1", "reopen failed: reopen "+log+": outside CDAEMON_CHROOT "+jail+
+					", which the daemon cannot reach\n")
+				assert.NoFileExists(t, log)
+			}
+			assert.NoFileExists(t, mirror)
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -232,6 +233,23 @@ func TestPidfileInForeground(t *testing.T) {
 	again := Launch(t, probe, []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + path}, "-exit", "0")
 	again.RequireStatus(t, 0)
 	assert.Equal(t, pidText(again.Launcher), readFile(t, path), "the stale pidfile is taken over")
+}
+
+// "Already running" names the daemon whatever descriptor number its lock
+// has: here the daemon opened a log first, so its locked descriptor has
+// the number the refused launcher's own scan of /proc/PID/fd gets.
+func TestPidfileRefusalSeesEveryDescriptor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}})
+	first.RequireStatus(t, 0)
+	daemon := first.ReadReport(t).PID
+	second := LaunchOpts(t, probe, Opts{Dir: dir, Env: []string{"CDAEMON_PIDFILE=p.pid"}})
+	second.RequireStatus(t, cdaemon.ExitTempFail)
+	requireOneClearLine(t, second.Stderr, "already running")
+	assert.True(t, strings.HasSuffix(second.Stderr, `"p.pid" is locked by pid `+strconv.Itoa(daemon)+"\n"),
+		"names the daemon as the holder: %s", second.Stderr)
+	second.RequireGone(t)
 }
 
 // "Already running" names the process the kernel shows holding the lock,

@@ -510,6 +510,7 @@ func TestPrivilegeRefusals(t *testing.T) {
 // work, a name is refused with a message saying why.
 func TestStaticBuildIds(t *testing.T) {
 	t.Parallel()
+	slow(t) // two static builds
 	needRoot(t)
 	for _, tc := range []struct {
 		name string

@@ -125,6 +125,10 @@ func TestTimeout(t *testing.T) {
 		{"ready never called", "ready", nil, false, true, "was not ready within CDAEMON_TIMEOUT (300ms): the program never called cdaemon.Ready()"},
 		{"SIGTERM ignored", "ready", []string{"-ignore-term"}, false, false, "was not ready"},
 		{"a child started", "ready", []string{"-child"}, false, true, "was not ready"},
+		// Outside the daemon's process group: the launcher, their
+		// subreaper, must still find and stop them.
+		{"a child in a session of its own", "ready", []string{"-child-setsid"}, false, true, "was not ready"},
+		{"the daemon left its session", "ready", []string{"-setsid"}, false, true, "was not ready"},
 		{"start never reached", "start", nil, true, false, "was not started within CDAEMON_TIMEOUT (300ms): its Go runtime and package init did not finish"},
 	}
 	for _, tc := range cases {
@@ -171,6 +175,7 @@ func TestFailureBeforeReady(t *testing.T) {
 		{"Fail", []string{"-fail", "cannot bind :80"}, 0, 1, "probe: cannot bind :80\n", "probe: cannot bind :80\n"},
 		{"exit", []string{"-exit", "3"}, 0, 3, "exited with status 3 before it was ready", ""},
 		{"exit with a child", []string{"-exit", "4", "-child"}, 0, 4, "exited with status 4", ""},
+		{"exit with a child in a session of its own", []string{"-exit", "5", "-child-setsid"}, 0, 5, "exited with status 5", ""},
 		{"panic", []string{"-panic"}, 0, 2, "exited with status 2 before it was ready", "panic: probe: panic before ready"},
 		{"SIGKILL", []string{"-wait-usr1"}, syscall.SIGKILL, 128 + 9, "killed by signal 9", ""},
 		{"SIGHUP", []string{"-wait-usr1"}, syscall.SIGHUP, 128 + 1, "killed by signal 1", ""},

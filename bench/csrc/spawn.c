@@ -28,6 +28,7 @@
  *   http-fg:PORT the same, but connect from the spawn on (the program is
  *                the server itself): the line comes with t_return 0 once
  *                the 200 arrived, and a second line when the program exits.
+ *   http-fg-setsid:PORT  the same, the server in a session of its own.
  *   kill:PIDFILE no program (argc 0): read the pid in PIDFILE, send it
  *                SIGTERM and poll every 100 µs until it is gone, as an
  *                operator's "kill, wait for the exit" does.
@@ -160,10 +161,11 @@ static int vec(char **v)
 /* The port of an http mode, and whether it is http-fg; 0 for other modes. */
 static int http_port(const char *mode, int *fg)
 {
-	*fg = !strncmp(mode, "http-fg:", 8);
-	if (*fg)
-		return atoi(mode + 8);
-	return strncmp(mode, "http:", 5) ? 0 : atoi(mode + 5);
+	*fg = !strncmp(mode, "http-fg", 7);
+	if (strncmp(mode, "http", 4))
+		return 0;
+	const char *colon = strchr(mode, ':');
+	return colon ? atoi(colon + 1) : 0;
 }
 
 static void answer(int pid, long long t0, long long t1, int st, long rss, long long t_first, int refused)
@@ -181,7 +183,7 @@ static int start(const char *mode, char **argv, char **envp, int null, long long
 		/* vfork child: shares our memory, so only syscalls here. */
 		dup2(null, 0);
 		dup2(2, 1);
-		if (!strcmp(mode, "setsid"))
+		if (strstr(mode, "setsid"))
 			setsid();
 		execve(argv[0], argv, envp);
 		_exit(127);

@@ -61,6 +61,8 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops the probe")
 	onTerm := flag.String("on-term", "", "create this `file` when SIGTERM stops the probe")
 	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
+	childSetsid := flag.Bool("child-setsid", false, "start a child process (sleep) in a session of its own before Ready")
+	setsid := flag.Bool("setsid", false, "leave the daemon's session (setsid) before Ready")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -72,7 +74,7 @@ func main() {
 	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor")
 	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
 	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
-		"found as coreos/go-systemd's activation.Listeners finds them")
+		"found as coreos/go-systemd's activation.Listeners finds them (before -serve-listeners)")
 	flag.Parse()
 
 	// Registered first, so no signal a test sends is lost.
@@ -105,6 +107,17 @@ func main() {
 		write(*report+".port", []byte(strconv.Itoa(port)))
 		go serve(ln)
 	}
+	if *activation {
+		for _, f := range activationFiles() {
+			l, err := net.FileListener(f)
+			if err != nil {
+				cdaemon.Fail(err)
+			}
+			f.Close()
+			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
+			go serve(l)
+		}
+	}
 	if *serveListeners {
 		ls, err := cdaemon.Listeners()
 		if err != nil {
@@ -118,19 +131,20 @@ func main() {
 			go serve(l)
 		}
 	}
-	if *activation {
-		for _, f := range activationFiles() {
-			l, err := net.FileListener(f)
-			if err != nil {
-				cdaemon.Fail(err)
-			}
-			f.Close()
-			r.Activation = append(r.Activation, f.Name()+" "+l.Addr().String())
-			go serve(l)
-		}
-	}
 	if *child {
 		if err := exec.Command("sleep", "3600").Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *childSetsid {
+		c := exec.Command("sleep", "3600")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if *setsid {
+		if _, err := syscall.Setsid(); err != nil {
 			cdaemon.Fail(err)
 		}
 	}
