@@ -134,7 +134,7 @@ var mutants = []mutant{
 		old: "if s.wait == C.CDAEMON_WAIT_START {", new: "if s.wait >= C.CDAEMON_WAIT_START {",
 		tests: []string{"TestWaitPointOrder", "TestFailureBeforeReady", "TestReadyServesAtOnce"}},
 	{name: "a timeout does not send SIGTERM first", file: "cdaemon.c",
-		old: "kill(-group, SIGTERM);", new: "(void)group;",
+		old: "kill(-group, SIGTERM);\n\t\tsignal_children(SIGTERM);", new: "(void)group;",
 		tests: []string{"TestTimeout"}},
 	{name: "a failed start leaves the daemon's children running", file: "cdaemon.c",
 		old: "each_number(\"/proc\", signal_child, &k);", new: "(void)signal_child;",
