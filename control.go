@@ -5,9 +5,10 @@ package cdaemon
 // Status, signal and stop by pidfile, acting only on the process that
 // holds the pidfile's lock. The pid written in the file is a claim, not a
 // fact: a daemon that exited leaves its pid behind for the kernel to reuse,
-// and a daemon running with fewer privileges than the one who stops it can
-// write any pid through the descriptor it keeps (the CVE-2017-11746 class:
-// a root "stop" aimed at another process). The lock is a fact the kernel
+// and a daemon may write any pid into it (the CVE-2017-11746 class: a root
+// "stop" aimed at another process): the descriptor it keeps is read-only,
+// but a daemon that runs as the file's owner can rewrite it by its path,
+// and one whose user may write to its directory can replace it. The lock is a fact the kernel
 // keeps: /proc/PID/fdinfo/N shows a "lock:" line on every descriptor that
 // refers to the open file holding a flock, in every process that shares it.
 
