@@ -2805,8 +2805,8 @@ static void stay_in_foreground(const struct config *c)
 		     strerror(errno));
 	if (root >= 0)
 		close(root);
-	pidfile_settle();
 	drop_privileges(c);
+	pidfile_settle(); /* after the drop: if it fails, bail still removes the file */
 	settle_created_sockets();
 }
 
