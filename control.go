@@ -5,9 +5,10 @@ package cdaemon
 // Status, signal and stop by pidfile, acting only on the process that
 // holds the pidfile's lock. The pid written in the file is a claim, not a
 // fact: a daemon that exited leaves its pid behind for the kernel to reuse,
-// and a daemon running with fewer privileges than the one who stops it can
-// write any pid through the descriptor it keeps (the CVE-2017-11746 class:
-// a root "stop" aimed at another process). The lock is a fact the kernel
+// and a daemon may write any pid into it (the CVE-2017-11746 class: a root
+// "stop" aimed at another process): the descriptor it keeps is read-only,
+// but a daemon that runs as the file's owner can rewrite it by its path,
+// and one whose user may write to its directory can replace it. The lock is a fact the kernel
 // keeps: /proc/PID/fdinfo/N shows a "lock:" line on every descriptor that
 // refers to the open file holding a flock, in every process that shares it.
 
@@ -47,9 +48,10 @@ var (
 	// ErrLocked: RemoveStalePidfile found the pidfile locked: it is not
 	// stale.
 	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
-	// ErrNotPidfile: the path names a symbolic link, a directory or another
-	// file that is not regular; cdaemon never locks such a file.
-	ErrNotPidfile = errors.New("not a regular file")
+	// ErrNotPidfile: the path names a symbolic link, a directory, another
+	// file that is not regular, or one with other names (hard links);
+	// cdaemon never locks such a file.
+	ErrNotPidfile = errors.New("not a regular file with a single name")
 )
 
 // A PidfileError says why FindDaemon, Signal or Stop did not act, with the
@@ -123,7 +125,8 @@ type Daemon struct {
 // FindDaemon never trusts the pid in the file alone. It fails with:
 //   - an *fs.PathError if path cannot be examined (fs.ErrNotExist: no
 //     pidfile, so nothing runs);
-//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
+//     a file with other names (hard links);
 //   - ErrNotRunning if no process holds the lock (a stale pidfile);
 //   - ErrNotHolder if the lock is held but the file names another pid or
 //     none (a start in progress, or a rewritten file), with the holders;
@@ -139,7 +142,7 @@ func FindDaemon(path string) (*Daemon, error) {
 		return nil, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || !ok {
+	if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
 		return nil, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
 	named, err := readPid(path, st)
@@ -386,7 +389,8 @@ func (d *Daemon) remove() error {
 // file), and it never removes a file a daemon holds. removed is false if
 // there was no file. It fails with:
 //   - ErrLocked (in a *PidfileError) if a process holds the lock;
-//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
+//     a file with other names (hard links);
 //   - an *fs.PathError if the file cannot be opened, locked or removed.
 func RemoveStalePidfile(path string) (removed bool, err error) {
 	return removeUnlocked(path, nil)
@@ -411,7 +415,7 @@ func removeUnlocked(path string, want *unix.Stat_t) (bool, error) {
 		return false, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	same := func(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || (want != nil && !same(&st, want)) {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 || (want != nil && !same(&st, want)) {
 		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {

@@ -142,6 +142,9 @@ func hello(t *testing.T, network, addr string) string {
 	c, err := net.Dial(network, addr)
 	require.NoError(t, err, "connecting to %s %s", network, addr)
 	defer c.Close()
+	// A socket that listens but that nobody serves queues the connection:
+	// bound the read, so that is a failure, not a hang.
+	require.NoError(t, c.SetDeadline(time.Now().Add(hang)))
 	b := make([]byte, 100)
 	n, _ := c.Read(b)
 	return string(b[:n])
@@ -402,23 +405,6 @@ func TestPrivilegeBadValues(t *testing.T) {
 			assert.NoFileExists(t, r.Report, "main ran")
 			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"), "the pidfile was created")
 			assert.NoFileExists(t, filepath.Join(r.Dir, "s.sock"), "the socket was created")
-		})
-	}
-}
-
-// Good spellings are accepted: the probe starts.
-func TestPrivilegeGoodValues(t *testing.T) {
-	t.Parallel()
-	needRoot(t)
-	for _, entry := range []string{"CDAEMON_NO_NEW_PRIVS=off", "CDAEMON_NO_NEW_PRIVS=YES", "CDAEMON_CORE=0",
-		"CDAEMON_NICE=-20", "CDAEMON_NICE=19", "CDAEMON_NICE=0", "CDAEMON_OOM_SCORE_ADJ=1000",
-		"CDAEMON_OOM_SCORE_ADJ=0", "CDAEMON_NOFILE=64", "CDAEMON_CAPS=CAP_CHOWN,kill,Sys_Admin",
-		"CDAEMON_USER=root", "CDAEMON_GROUP=0"} {
-		t.Run(entry, func(t *testing.T) {
-			t.Parallel()
-			r := Launch(t, probe, []string{entry}, "-exit", "0")
-			r.RequireStatus(t, 0)
-			r.ReadReport(t)
 		})
 	}
 }

@@ -371,6 +371,7 @@ func TestSurvivesTerminalHangup(t *testing.T) {
 	port := readFile(t, r.Report+".port")
 	c, err := net.Dial("tcp", "127.0.0.1:"+port)
 	require.NoError(t, err, "the daemon no longer serves")
+	require.NoError(t, c.SetDeadline(time.Now().Add(hang))) // a hang is a failure
 	line, err := bufio.NewReader(c).ReadString('\n')
 	c.Close()
 	require.NoError(t, err)
@@ -426,6 +427,7 @@ func TestSurvivesHangupWhileStarting(t *testing.T) {
 	port := readFile(t, r.Report+".port")
 	c, err := net.Dial("tcp", "127.0.0.1:"+port)
 	require.NoError(t, err, "the daemon does not serve")
+	require.NoError(t, c.SetDeadline(time.Now().Add(hang))) // a hang is a failure
 	line, err := bufio.NewReader(c).ReadString('\n')
 	c.Close()
 	require.NoError(t, err)

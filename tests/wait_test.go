@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,6 +103,7 @@ func TestReadyServesAtOnce(t *testing.T) {
 	c, err := net.Dial("tcp", "127.0.0.1:"+port)
 	require.NoError(t, err)
 	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(hang))) // a hang is a failure
 	line, err := bufio.NewReader(c).ReadString('\n')
 	require.NoError(t, err)
 	assert.Regexp(t, `^hello from [0-9]+\n$`, line)

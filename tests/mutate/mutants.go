@@ -107,6 +107,10 @@ var mutants = []mutant{
 		old: "if (c->core == 1 && prctl(PR_SET_DUMPABLE", new: "if (c->core == 2 && prctl(PR_SET_DUMPABLE",
 		tests: []string{"TestDropPrivileges"}},
 
+	{name: "LISTEN_PID not set: socket-activation code finds no sockets", file: "listen.go",
+		old: "os.Setenv(\"LISTEN_PID\", strconv.Itoa(os.Getpid()))", new: "",
+		tests: []string{"TestListenersSocketActivation", "TestListeners"}},
+
 	// The launcher (issue 7: an untrusted status pipe, signals while it waits).
 	{name: "the launcher trusts the status message length", file: "cdaemon.c",
 		old: "if (m->len > CDAEMON_MSG_MAX)", new: "if (0)",
