@@ -298,8 +298,9 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 }
 
 // Stop stops the daemon: it sends sig (SIGTERM if 0), waits up to timeout
-// for the daemon to exit, sends SIGKILL if it has not and waits up to
-// timeout again. Then it waits, within the same bound, until no process
+// for the daemon to exit, sends SIGKILL if it has not and waits for the
+// exit again (timeout, but at least 10 s: SIGKILL cannot be caught, only
+// delayed by a loaded machine). Then it waits, within timeout, until no process
 // holds the pidfile's lock, and removes the pidfile if the path still
 // names the file it found and nobody locked it meanwhile. A new daemon
 // that took the pidfile over once this one was gone (a supervisor
@@ -311,8 +312,8 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 //   - an *os.SyscallError if a signal cannot be sent (EPERM);
 //   - ErrStillLocked, with the holders, if the daemon exited but other
 //     processes still hold the lock (children it forked without exec);
-//   - an error saying the daemon survived SIGKILL for timeout (a process
-//     stuck in the kernel);
+//   - an error saying the daemon survived SIGKILL (a process stuck in the
+//     kernel);
 //   - an *fs.PathError if the pidfile cannot be removed.
 func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, err error) {
 	if sig == 0 {
@@ -326,19 +327,32 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		if err := d.Signal(unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 			return true, err
 		}
-		if !d.exited(timeout) {
+		// SIGKILL cannot be caught; on a loaded machine the exit can
+		// still take a moment, so the wait is not the caller's timeout.
+		if !d.exited(max(timeout, killWait)) {
 			return true, &PidfileError{Path: d.Pidfile, PID: d.PID,
-				Err: fmt.Errorf("pid %d survived SIGKILL for %v", d.PID, timeout)}
+				Err: fmt.Errorf("pid %d survived SIGKILL for %v", d.PID, max(timeout, killWait))}
 		}
 	}
 	// The daemon is gone; a launcher still waiting for it exits on its
 	// own, a child that inherited the lock may not. A new daemon that took
 	// the file over (a supervisor restarted it) is not ours to wait for.
+	// Most often the lock was the daemon's alone: taking it ourselves
+	// says so at once, and the file is removed under it; only a lock
+	// still held sends us looking through every process's descriptors.
 	deadline := time.Now().Add(timeout)
+	want := &unix.Stat_t{Dev: d.dev, Ino: d.ino}
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		_, err := removeUnlocked(d.Pidfile, want)
+		if errors.Is(err, ErrNotPidfile) {
+			return killed, nil // another file at the path now
+		}
+		if !errors.Is(err, ErrLocked) {
+			return killed, err // removed, or it could not be
+		}
 		holders, _ := lockHolders(d.dev, d.ino)
 		if len(holders) == 0 {
-			break
+			return killed, nil // held where we cannot see: not ours to remove
 		}
 		if st, err := os.Lstat(d.Pidfile); err == nil {
 			named, _ := readPid(d.Pidfile, st.Sys().(*syscall.Stat_t))
@@ -351,8 +365,10 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		}
 		time.Sleep(pause)
 	}
-	return killed, d.remove()
 }
+
+// killWait is how long Stop waits for a process to exit after SIGKILL.
+const killWait = 10 * time.Second
 
 // exited waits up to timeout for the daemon to exit and reports whether it
 // has (a zombie has: it holds no descriptor any more).
@@ -371,15 +387,6 @@ func (d *Daemon) exited(timeout time.Duration) bool {
 			return false
 		}
 	}
-}
-
-// remove removes the pidfile if the path still names the file found.
-func (d *Daemon) remove() error {
-	_, err := removeUnlocked(d.Pidfile, &unix.Stat_t{Dev: d.dev, Ino: d.ino})
-	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotPidfile) {
-		return nil // a new start holds it; or another file now
-	}
-	return err
 }
 
 // RemoveStalePidfile removes the pidfile at path if no process holds its
