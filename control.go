@@ -111,7 +111,6 @@ type Daemon struct {
 
 	pidfd    int
 	dev, ino uint64 // the pidfile's identity when it was found
-	holders  []int  // the lock's holders then: the daemon, its launcher, children
 }
 
 // FindDaemon finds the daemon that runs for the pidfile at path: the
@@ -181,7 +180,6 @@ func FindDaemon(path string) (*Daemon, error) {
 		d.Close()
 		return fail(nil)
 	}
-	d.holders, _ = lockHolders(st.Dev, st.Ino)
 	return d, nil
 }
 
@@ -356,7 +354,7 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		}
 		if st, err := os.Lstat(d.Pidfile); err == nil {
 			named, _ := readPid(d.Pidfile, st.Sys().(*syscall.Stat_t))
-			if !slices.Contains(d.holders, named) && slices.Contains(holders, named) {
+			if named != d.PID && slices.Contains(holders, named) {
 				return killed, nil
 			}
 		}
