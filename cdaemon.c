@@ -1886,15 +1886,63 @@ static void record_paths(const struct config *c)
  * LISTEN_PID and LISTEN_FDNAMES.
  */
 
-/* Unix socket files this start created: a failed start removes them
- * (step 5a binds them, after the pidfile). */
-static const char *created_sockets[MAX_LISTEN];
+/*
+ * Unix socket files this start created: a failed start removes them
+ * (step 5a binds them, after the pidfile). Each through its directory's
+ * descriptor, taken when it was bound, and only while the name still
+ * refers to the socket made: after the fork the daemon, perhaps less
+ * privileged, may have put a symbolic link in place of a directory on
+ * the path, and a removal by path would follow it to another file.
+ */
+static struct created_socket {
+	int dirfd;
+	char name[NAME_MAX + 1];
+	dev_t dev;
+	ino_t ino;
+} created_sockets[MAX_LISTEN];
 static int ncreated_sockets;
+
+static void note_created_socket(const char *path)
+{
+	struct created_socket *cs = &created_sockets[ncreated_sockets];
+	struct stat st;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	memcpy(dir, n ? path : ".", n ? n : 1);
+	dir[n ? n : 1] = 0;
+	snprintf(cs->name, sizeof cs->name, "%s", slash ? slash + 1 : path);
+	cs->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cs->dirfd < 0 || fstatat(cs->dirfd, cs->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		int e = cs->dirfd < 0 ? errno : ENOTSOCK;
+		unlink(path); /* before the fork: the path is still the one bound */
+		bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: cannot keep track of %s: %s", quote(path),
+		     strerror(e));
+	}
+	cs->dev = st.st_dev;
+	cs->ino = st.st_ino;
+	ncreated_sockets++;
+}
 
 static void remove_created_sockets(void)
 {
+	for (int i = 0; i < ncreated_sockets; i++) {
+		struct created_socket *cs = &created_sockets[i];
+		struct stat st;
+		if (fstatat(cs->dirfd, cs->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == cs->dev && st.st_ino == cs->ino)
+			unlinkat(cs->dirfd, cs->name, 0);
+	}
+	ncreated_sockets = 0;
+}
+
+/* The start succeeded in the foreground: the sockets stay, and so that no
+ * descriptor leaks into the program, the directories are let go. */
+static void settle_created_sockets(void)
+{
 	for (int i = 0; i < ncreated_sockets; i++)
-		unlink(created_sockets[i]);
+		close(created_sockets[i].dirfd);
 	ncreated_sockets = 0;
 }
 
@@ -2051,7 +2099,7 @@ static void bind_listeners(const struct config *c)
 		record_listener(i, l, fd);
 		/* By its absolute path: the launcher changes directory next. */
 		if (made)
-			created_sockets[ncreated_sockets++] = cdaemon_listeners.addr[i] + 5;
+			note_created_socket(cdaemon_listeners.addr[i] + 5);
 		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
 			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
 				     strerror(errno));
@@ -2757,8 +2805,9 @@ static void stay_in_foreground(const struct config *c)
 		     strerror(errno));
 	if (root >= 0)
 		close(root);
-	pidfile_settle();
 	drop_privileges(c);
+	pidfile_settle(); /* after the drop: if it fails, bail still removes the file */
+	settle_created_sockets();
 }
 
 /* A stop signal that came while the launcher opened its files (blocked

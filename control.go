@@ -5,9 +5,10 @@ package cdaemon
 // Status, signal and stop by pidfile, acting only on the process that
 // holds the pidfile's lock. The pid written in the file is a claim, not a
 // fact: a daemon that exited leaves its pid behind for the kernel to reuse,
-// and a daemon running with fewer privileges than the one who stops it can
-// write any pid through the descriptor it keeps (the CVE-2017-11746 class:
-// a root "stop" aimed at another process). The lock is a fact the kernel
+// and a daemon may write any pid into it (the CVE-2017-11746 class: a root
+// "stop" aimed at another process): the descriptor it keeps is read-only,
+// but a daemon that runs as the file's owner can rewrite it by its path,
+// and one whose user may write to its directory can replace it. The lock is a fact the kernel
 // keeps: /proc/PID/fdinfo/N shows a "lock:" line on every descriptor that
 // refers to the open file holding a flock, in every process that shares it.
 
@@ -47,9 +48,10 @@ var (
 	// ErrLocked: RemoveStalePidfile found the pidfile locked: it is not
 	// stale.
 	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
-	// ErrNotPidfile: the path names a symbolic link, a directory or another
-	// file that is not regular; cdaemon never locks such a file.
-	ErrNotPidfile = errors.New("not a regular file")
+	// ErrNotPidfile: the path names a symbolic link, a directory, another
+	// file that is not regular, or one with other names (hard links);
+	// cdaemon never locks such a file.
+	ErrNotPidfile = errors.New("not a regular file with a single name")
 )
 
 // A PidfileError says why FindDaemon, Signal or Stop did not act, with the
@@ -109,7 +111,6 @@ type Daemon struct {
 
 	pidfd    int
 	dev, ino uint64 // the pidfile's identity when it was found
-	holders  []int  // the lock's holders then: the daemon, its launcher, children
 }
 
 // FindDaemon finds the daemon that runs for the pidfile at path: the
@@ -123,7 +124,8 @@ type Daemon struct {
 // FindDaemon never trusts the pid in the file alone. It fails with:
 //   - an *fs.PathError if path cannot be examined (fs.ErrNotExist: no
 //     pidfile, so nothing runs);
-//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
+//     a file with other names (hard links);
 //   - ErrNotRunning if no process holds the lock (a stale pidfile);
 //   - ErrNotHolder if the lock is held but the file names another pid or
 //     none (a start in progress, or a rewritten file), with the holders;
@@ -139,7 +141,7 @@ func FindDaemon(path string) (*Daemon, error) {
 		return nil, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || !ok {
+	if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
 		return nil, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
 	named, err := readPid(path, st)
@@ -178,7 +180,6 @@ func FindDaemon(path string) (*Daemon, error) {
 		d.Close()
 		return fail(nil)
 	}
-	d.holders, _ = lockHolders(st.Dev, st.Ino)
 	return d, nil
 }
 
@@ -295,8 +296,9 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 }
 
 // Stop stops the daemon: it sends sig (SIGTERM if 0), waits up to timeout
-// for the daemon to exit, sends SIGKILL if it has not and waits up to
-// timeout again. Then it waits, within the same bound, until no process
+// for the daemon to exit, sends SIGKILL if it has not and waits for the
+// exit again (timeout, but at least 10 s: SIGKILL cannot be caught, only
+// delayed by a loaded machine). Then it waits, within timeout, until no process
 // holds the pidfile's lock, and removes the pidfile if the path still
 // names the file it found and nobody locked it meanwhile. A new daemon
 // that took the pidfile over once this one was gone (a supervisor
@@ -308,8 +310,8 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 //   - an *os.SyscallError if a signal cannot be sent (EPERM);
 //   - ErrStillLocked, with the holders, if the daemon exited but other
 //     processes still hold the lock (children it forked without exec);
-//   - an error saying the daemon survived SIGKILL for timeout (a process
-//     stuck in the kernel);
+//   - an error saying the daemon survived SIGKILL (a process stuck in the
+//     kernel);
 //   - an *fs.PathError if the pidfile cannot be removed.
 func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, err error) {
 	if sig == 0 {
@@ -323,23 +325,36 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		if err := d.Signal(unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 			return true, err
 		}
-		if !d.exited(timeout) {
+		// SIGKILL cannot be caught; on a loaded machine the exit can
+		// still take a moment, so the wait is not the caller's timeout.
+		if !d.exited(max(timeout, killWait)) {
 			return true, &PidfileError{Path: d.Pidfile, PID: d.PID,
-				Err: fmt.Errorf("pid %d survived SIGKILL for %v", d.PID, timeout)}
+				Err: fmt.Errorf("pid %d survived SIGKILL for %v", d.PID, max(timeout, killWait))}
 		}
 	}
 	// The daemon is gone; a launcher still waiting for it exits on its
 	// own, a child that inherited the lock may not. A new daemon that took
 	// the file over (a supervisor restarted it) is not ours to wait for.
+	// Most often the lock was the daemon's alone: taking it ourselves
+	// says so at once, and the file is removed under it; only a lock
+	// still held sends us looking through every process's descriptors.
 	deadline := time.Now().Add(timeout)
+	want := &unix.Stat_t{Dev: d.dev, Ino: d.ino}
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		_, err := removeUnlocked(d.Pidfile, want)
+		if errors.Is(err, ErrNotPidfile) {
+			return killed, nil // another file at the path now
+		}
+		if !errors.Is(err, ErrLocked) {
+			return killed, err // removed, or it could not be
+		}
 		holders, _ := lockHolders(d.dev, d.ino)
 		if len(holders) == 0 {
-			break
+			return killed, nil // held where we cannot see: not ours to remove
 		}
 		if st, err := os.Lstat(d.Pidfile); err == nil {
 			named, _ := readPid(d.Pidfile, st.Sys().(*syscall.Stat_t))
-			if !slices.Contains(d.holders, named) && slices.Contains(holders, named) {
+			if named != d.PID && slices.Contains(holders, named) {
 				return killed, nil
 			}
 		}
@@ -348,8 +363,10 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		}
 		time.Sleep(pause)
 	}
-	return killed, d.remove()
 }
+
+// killWait is how long Stop waits for a process to exit after SIGKILL.
+const killWait = 10 * time.Second
 
 // exited waits up to timeout for the daemon to exit and reports whether it
 // has (a zombie has: it holds no descriptor any more).
@@ -370,15 +387,6 @@ func (d *Daemon) exited(timeout time.Duration) bool {
 	}
 }
 
-// remove removes the pidfile if the path still names the file found.
-func (d *Daemon) remove() error {
-	_, err := removeUnlocked(d.Pidfile, &unix.Stat_t{Dev: d.dev, Ino: d.ino})
-	if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotPidfile) {
-		return nil // a new start holds it; or another file now
-	}
-	return err
-}
-
 // RemoveStalePidfile removes the pidfile at path if no process holds its
 // lock: what a daemon that exited leaves behind. It takes the lock itself
 // while it removes the file, so a start that tries to take the file over
@@ -386,7 +394,8 @@ func (d *Daemon) remove() error {
 // file), and it never removes a file a daemon holds. removed is false if
 // there was no file. It fails with:
 //   - ErrLocked (in a *PidfileError) if a process holds the lock;
-//   - ErrNotPidfile if path is a symbolic link or not a regular file;
+//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
+//     a file with other names (hard links);
 //   - an *fs.PathError if the file cannot be opened, locked or removed.
 func RemoveStalePidfile(path string) (removed bool, err error) {
 	return removeUnlocked(path, nil)
@@ -411,7 +420,7 @@ func removeUnlocked(path string, want *unix.Stat_t) (bool, error) {
 		return false, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	same := func(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || (want != nil && !same(&st, want)) {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 || (want != nil && !same(&st, want)) {
 		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {

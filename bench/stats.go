@@ -55,14 +55,25 @@ var (
 	toRetMs   metric = func(s *sample) float64 { return float64(s.toRet()) / 1e6 }
 	launchRSS metric = func(s *sample) float64 { return float64(s.launcherRSS) }
 	daemonRSS metric = func(s *sample) float64 { return float64(s.daemonRSS) }
-	toEntryMs metric = func(s *sample) float64 { return float64(s.entry-s.spawn) / 1e6 }
-	entryToMs metric = func(s *sample) float64 { return float64(s.main-s.entry) / 1e6 }
+	toEntryMs metric = func(s *sample) float64 { return ifEntry(s, float64(s.entry-s.spawn)/1e6) }
+	entryToMs metric = func(s *sample) float64 { return ifEntry(s, float64(s.main-s.entry)/1e6) }
 )
 
+// ifEntry is x for a sample with a constructor entry time, NaN (no value)
+// for the programs without one.
+func ifEntry(s *sample, x float64) float64 {
+	if s.entry == 0 {
+		return math.NaN()
+	}
+	return x
+}
+
+// values are a metric's values over the rounds in which the case ran and
+// the metric has a value (not NaN).
 func (r *results) values(c benchCase, m metric) []float64 {
 	var v []float64
 	for _, s := range r.get(c) {
-		if s != nil {
+		if s != nil && !math.IsNaN(m(s)) {
 			v = append(v, m(s))
 		}
 	}

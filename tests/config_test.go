@@ -113,24 +113,36 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
-// Valid spellings are accepted and mean what they say.
+// Valid spellings are accepted and mean what they say: one table for
+// every variable, the privilege settings included.
 func TestGoodValues(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		entry      string
 		mode, wait string
+		root       bool // a privilege setting only root may make
 	}{
-		{"CDAEMON=1", "on", "start"}, {"CDAEMON=true", "on", "start"}, {"CDAEMON=Yes", "on", "start"},
-		{"CDAEMON=ON", "on", "start"}, {"CDAEMON=auto", "auto", "start"},
-		{"CDAEMON=0", "off", "start"}, {"CDAEMON=false", "off", "start"}, {"CDAEMON=NO", "off", "start"},
-		{"CDAEMON_WAIT=NONE", "auto", "none"}, {"CDAEMON_WAIT=Ready", "auto", "ready"},
-		{"CDAEMON_TIMEOUT=1m30s", "auto", "start"}, {"CDAEMON_TIMEOUT=1.5h", "auto", "start"},
-		{"CDAEMON_TIMEOUT=1.s", "auto", "start"}, {"CDAEMON_TIMEOUT=24h", "auto", "start"},
-		{"CDAEMON_UMASK=0", "auto", "start"}, {"CDAEMON_UMASK=777", "auto", "start"},
+		{"CDAEMON=1", "on", "start", false}, {"CDAEMON=true", "on", "start", false}, {"CDAEMON=Yes", "on", "start", false},
+		{"CDAEMON=ON", "on", "start", false}, {"CDAEMON=auto", "auto", "start", false},
+		{"CDAEMON=0", "off", "start", false}, {"CDAEMON=false", "off", "start", false}, {"CDAEMON=NO", "off", "start", false},
+		{"CDAEMON_WAIT=NONE", "auto", "none", false}, {"CDAEMON_WAIT=Ready", "auto", "ready", false},
+		{"CDAEMON_TIMEOUT=1m30s", "auto", "start", false}, {"CDAEMON_TIMEOUT=1.5h", "auto", "start", false},
+		{"CDAEMON_TIMEOUT=1.s", "auto", "start", false}, {"CDAEMON_TIMEOUT=24h", "auto", "start", false},
+		{"CDAEMON_UMASK=0", "auto", "start", false}, {"CDAEMON_UMASK=777", "auto", "start", false},
+		// Privileges, limits and scheduling (as root; the drop to root is a no-op).
+		{"CDAEMON_NO_NEW_PRIVS=off", "auto", "start", true}, {"CDAEMON_NO_NEW_PRIVS=YES", "auto", "start", true},
+		{"CDAEMON_CORE=0", "auto", "start", true}, {"CDAEMON_NICE=-20", "auto", "start", true},
+		{"CDAEMON_NICE=19", "auto", "start", true}, {"CDAEMON_NICE=0", "auto", "start", true},
+		{"CDAEMON_OOM_SCORE_ADJ=1000", "auto", "start", true}, {"CDAEMON_OOM_SCORE_ADJ=0", "auto", "start", true},
+		{"CDAEMON_NOFILE=64", "auto", "start", true}, {"CDAEMON_CAPS=CAP_CHOWN,kill,Sys_Admin", "auto", "start", true},
+		{"CDAEMON_USER=root", "auto", "start", true}, {"CDAEMON_GROUP=0", "auto", "start", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.entry, func(t *testing.T) {
 			t.Parallel()
+			if tc.root {
+				needRoot(t)
+			}
 			r := Launch(t, probe, []string{tc.entry}, "-ready", "-exit-after-ready")
 			r.RequireStatus(t, 0)
 			rep := r.ReadReport(t)

@@ -271,3 +271,32 @@ func TestStopAfterRestart(t *testing.T) {
 	assert.Equal(t, strconv.Itoa(rep2.PID)+"\n", readFile(t, pidfile), "the new daemon's pidfile stays")
 	requireAlive(t, rep2.PID)
 }
+
+// A pidfile with other names (hard links) is one cdaemon never locks, so
+// it is never acted on either: the file may be someone else's with the
+// daemon's lock on it, or the daemon's seen through a name an attacker
+// made.
+func TestFindDaemonRefusesHardLinks(t *testing.T) {
+	t.Parallel()
+	r, rep, pidfile := startCtl(t, nil)
+	link := filepath.Join(t.TempDir(), "link.pid")
+	require.NoError(t, os.Link(pidfile, link))
+	for _, p := range []string{pidfile, link} {
+		_, err := cdaemon.FindDaemon(p)
+		assert.ErrorIs(t, err, cdaemon.ErrNotPidfile, p)
+	}
+	require.NoError(t, os.Remove(link))
+	d, err := cdaemon.FindDaemon(pidfile)
+	require.NoError(t, err)
+	assert.Equal(t, rep.PID, d.PID)
+	d.Close()
+	r.Stop(t, rep.PID)
+
+	stale := filepath.Join(t.TempDir(), "stale.pid")
+	require.NoError(t, os.WriteFile(stale, []byte("1234\n"), 0o644))
+	require.NoError(t, os.Link(stale, stale+".2"))
+	removed, err := cdaemon.RemoveStalePidfile(stale)
+	assert.False(t, removed)
+	assert.ErrorIs(t, err, cdaemon.ErrNotPidfile)
+	assert.FileExists(t, stale)
+}

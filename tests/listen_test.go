@@ -307,3 +307,35 @@ func TestListenRemovedWhenStartFails(t *testing.T) {
 	}
 	assert.Empty(t, left, "left behind")
 }
+
+// The socket files a failed start removes are the ones it made, whatever
+// the daemon did to the path meanwhile: here the daemon, dropped to
+// nobody, replaced a directory on the path, which it may write, with a
+// symbolic link to a directory of root's, where a file has the socket's
+// name. The launcher, still root, must not remove that file.
+func TestListenRemovalFollowsNoSwappedDirectory(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	top := sharedDir(t)
+	require.NoError(t, os.Chmod(top, 0o755))
+	own := filepath.Join(top, "own") // the daemon's user may write here
+	require.NoError(t, os.MkdirAll(filepath.Join(own, "sub"), 0o755))
+	require.NoError(t, os.Chown(own, nobody, nogroup))
+	victim := filepath.Join(top, "root") // root's
+	require.NoError(t, os.Mkdir(victim, 0o755))
+	precious := filepath.Join(victim, "f.sock")
+	require.NoError(t, os.WriteFile(precious, []byte("root's\n"), 0o644))
+
+	sub := filepath.Join(own, "sub")
+	r := LaunchOpts(t, probe, Opts{Env: []string{"CDAEMON_USER=nobody", "CDAEMON_WAIT=ready",
+		"CDAEMON_LISTEN=unix:" + filepath.Join(sub, "f.sock"), "PROBE_REPORT=" + filepath.Join(sharedDir(t), "report.json")},
+		Args: []string{"-swap-dir", sub + ":" + victim, "-fail", "no good"}})
+	r.RequireStatus(t, cdaemon.ExitFail)
+	assert.Contains(t, r.Stderr, "no good")
+	r.RequireGone(t)
+	assert.Equal(t, "root's\n", readFile(t, precious), "the launcher removed a file through the daemon's link")
+	fi, err := os.Lstat(filepath.Join(own, "sub.old", "f.sock"))
+	if err == nil {
+		t.Errorf("the socket the start made is left behind, renamed with its directory: %v", fi.Mode())
+	}
+}

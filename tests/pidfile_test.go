@@ -477,3 +477,21 @@ func TestHardeningRefusedStartNamesNoStalePid(t *testing.T) {
 	a.Stop(t, pid)
 	requireNothingLeft(t, a, pid)
 }
+
+// A privilege drop that fails in the foreground, after the pidfile was
+// taken, removes it like any failed start (the fault shim fails setresuid
+// after every check passed).
+func TestPidfileRemovedWhenForegroundDropFails(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop privileges")
+	}
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "p.pid")
+	r := Launch(t, probe, []string{"CDAEMON=off", "CDAEMON_USER=nobody", "CDAEMON_PIDFILE=" + pidfile,
+		"LD_PRELOAD=" + faultShim(t), "HFAULT=setresuid:launcher:EPERM"})
+	assert.NotEqual(t, 0, r.Status, "stderr: %s", r.Stderr)
+	requireOneClearLine(t, r.Stderr, "setresuid")
+	requireNoFile(t, pidfile, "the failed start's pidfile")
+	requireNothingLeft(t, r)
+}

@@ -63,6 +63,7 @@ func main() {
 	child := flag.Bool("child", false, "start a child process (sleep) before Ready")
 	childSetsid := flag.Bool("child-setsid", false, "start a child process (sleep) in a session of its own before Ready")
 	setsid := flag.Bool("setsid", false, "leave the daemon's session (setsid) before Ready")
+	swapDir := flag.String("swap-dir", "", "`DIR:TARGET`: rename DIR to DIR.old and put a symbolic link to TARGET in its place before Ready, as a hostile daemon could")
 	listen := flag.String("listen", "", "listen on this TCP `address` before Ready; write the port to -report.port")
 	fail := flag.String("fail", "", "call cdaemon.Fail with this message before Ready")
 	exit := flag.Int("exit", -1, "exit with this status before Ready")
@@ -140,6 +141,14 @@ func main() {
 		c := exec.Command("sleep", "3600")
 		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := c.Start(); err != nil {
+			cdaemon.Fail(err)
+		}
+	}
+	if dir, target, ok := strings.Cut(*swapDir, ":"); ok {
+		if err := os.Rename(dir, dir+".old"); err != nil {
+			cdaemon.Fail(err)
+		}
+		if err := os.Symlink(target, dir); err != nil {
 			cdaemon.Fail(err)
 		}
 	}

@@ -5,7 +5,7 @@
  *	HFAULT=call:role:action[:match]
  *
  * call    fork, setsid, open (open and openat), dup2, write, pwrite,
- *         ftruncate, pipe2, flock, close_range (made through syscall(2),
+ *         ftruncate, pipe2, flock, setresuid, close_range (made through syscall(2),
  *         as a libc without a close_range wrapper must)
  * role    launcher, middle, daemon or any. The process the test started
  *         is the launcher (its pid is kept at load); the child of its
@@ -178,6 +178,12 @@ int pipe2(int fds[2], int flags)
 {
 	REAL(int, "pipe2", int *, int);
 	return fault("pipe2", NULL) < 0 ? -1 : real(fds, flags);
+}
+
+int setresuid(uid_t r, uid_t e, uid_t s)
+{
+	REAL(int, "setresuid", uid_t, uid_t, uid_t);
+	return fault("setresuid", NULL) < 0 ? -1 : real(r, e, s);
 }
 
 /* syscall(2), for SYS_close_range only: an old kernel's ENOSYS. */
