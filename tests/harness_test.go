@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -73,6 +74,16 @@ func testMain(m *testing.M) int {
 		// so go test fails rather than pass having run nothing.
 		cdaemon.Fail(errors.New("the tests' own test binary daemonized, so no test can " +
 			"report: CDAEMON=on in the environment, or the cdaemon_wanted hook was ignored"))
+	}
+	// Started as a background job of a non-interactive shell, go test
+	// and so this binary have SIGINT and SIGQUIT ignored, and every
+	// program a test runs would inherit that (a launcher keeps an
+	// ignored stop signal ignored, as it must). A handler instead is
+	// reset to the default by exec: programs start as from a terminal.
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGTERM} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: cannot become a child subreaper:", err)
