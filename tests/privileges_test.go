@@ -56,7 +56,7 @@ func sharedDir(t *testing.T) string {
 	dir, err := os.MkdirTemp("", "cdaemon-shared-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o1777))
+	require.NoError(t, os.Chmod(dir, os.ModeSticky|0o777)) // 0o1777 would lose the sticky bit
 	return dir
 }
 
