@@ -1377,15 +1377,23 @@ static int each_number(const char *path, int (*fn)(long n, void *arg), void *arg
 	return 0;
 }
 
+/* Splits path into the directory it is in (dir, PATH_MAX bytes: "." for a
+ * bare name) and returns its last component ("" if path ends in '/'). */
+static const char *split_path(const char *path, char *dir)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	memcpy(dir, n ? path : ".", n ? n : 1);
+	dir[n ? n : 1] = 0;
+	return slash ? slash + 1 : path;
+}
+
 /* The directory path is in, looked at (zeroed if it cannot be: the open
  * that follows then says why). */
 static void stat_parent(const char *path, struct stat *st)
 {
 	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-	memcpy(dir, n ? path : ".", n ? n : 1);
-	dir[n ? n : 1] = 0;
+	split_path(path, dir);
 	if (stat(dir, st) < 0)
 		memset(st, 0, sizeof *st);
 }
@@ -1731,13 +1739,9 @@ static void pidfile_open(const char *path)
 	struct pidfh *pf = &pidfile;
 	struct stat st, dir, now;
 	char dirname[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	const char *name = slash ? slash + 1 : path;
-	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	const char *name = split_path(path, dirname);
 	int fd;
 
-	memcpy(dirname, n ? path : ".", n ? n : 1);
-	dirname[n ? n : 1] = 0;
 	snprintf(pf->name, sizeof pf->name, "%s", name);
 	pf->dirfd = open(dirname, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (pf->dirfd < 0 || !*name)
@@ -1907,11 +1911,7 @@ static void note_created_socket(const char *path)
 	struct created_socket *cs = &created_sockets[ncreated_sockets];
 	struct stat st;
 	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-	memcpy(dir, n ? path : ".", n ? n : 1);
-	dir[n ? n : 1] = 0;
-	snprintf(cs->name, sizeof cs->name, "%s", slash ? slash + 1 : path);
+	snprintf(cs->name, sizeof cs->name, "%s", split_path(path, dir));
 	cs->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0 || fstatat(cs->dirfd, cs->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISSOCK(st.st_mode)) {
