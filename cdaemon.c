@@ -975,18 +975,22 @@ static const char *supervised(void)
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)ppid);
 	read_small(path, comm, sizeof comm);
 	/* supervisord is a Python script: its comm may be the interpreter's,
-	 * and then the script is the first argument. */
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)ppid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof cmd - 1);
-	if (fd >= 0)
-		close(fd);
-	cmd[n > 0 ? n : 0] = 0;
-	const char *arg1 = n > 0 && strlen(cmd) + 1 < (size_t)n ? cmd + strlen(cmd) + 1 : "";
-	const char *script = strrchr(arg1, '/') ? strrchr(arg1, '/') + 1 : arg1;
+	 * and then the script is the first argument. Read only then: this is
+	 * on every start's path. */
+	const char *script = "";
+	if (!strncmp(comm, "python", 6)) {
+		snprintf(path, sizeof path, "/proc/%d/cmdline", (int)ppid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof cmd - 1);
+		if (fd >= 0)
+			close(fd);
+		cmd[n > 0 ? n : 0] = 0;
+		const char *arg1 = n > 0 && strlen(cmd) + 1 < (size_t)n ? cmd + strlen(cmd) + 1 : "";
+		script = strrchr(arg1, '/') ? strrchr(arg1, '/') + 1 : arg1;
+	}
 	for (size_t i = 0; i < sizeof supervisors / sizeof supervisors[0]; i++) {
 		const char *s = supervisors[i];
-		if (!strcmp(comm, s) || (!strncmp(comm, "python", 6) && !strcmp(script, s))) {
+		if (!strcmp(comm, s) || !strcmp(script, s)) {
 			snprintf(why, sizeof why, "started by %s (pid %d), a supervisor", s, (int)ppid);
 			return why;
 		}
