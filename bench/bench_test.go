@@ -70,7 +70,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"| cdaemon-static-ready |", "| cdaemon / naive |", "## Time to first response (ms)",
-		"## Restart (ms)", "## Fork cost against resident memory", "| 16 MiB ("} {
+		"## Restart (ms)", "## Commands beside a running daemon (ms)", "| status / true |", "| stop / true |", "## Fork cost against resident memory", "| 16 MiB ("} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}
@@ -85,7 +85,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ns/first-response", "ns/restart", "ns/fork", "ns/posix-spawn"} {
+	for _, want := range []string{"ns/first-response", "ns/restart", "ns/command", "ns/fork", "ns/posix-spawn"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("benchstat.txt has no %s", want)
 		}
@@ -138,6 +138,11 @@ func TestSourceErrors(t *testing.T) {
 func checkServeSample(t *testing.T, c benchCase, s *sample) {
 	t.Helper()
 	switch c.v.kind {
+	case kindCommand:
+		if s.spawn <= 0 || s.ret <= s.spawn {
+			t.Errorf("%s: spawn %d, return %d", c, s.spawn, s.ret)
+		}
+		return
 	case kindFork:
 		if s.forkNs <= 0 || s.writesNs <= 0 || s.vforkNs <= 0 || s.spawnNs <= 0 || s.rssKB < int64(c.mem)*1024 {
 			t.Errorf("%s: fork %d, writes %d, vfork %d, spawn %d ns, rss %d kB", c, s.forkNs, s.writesNs, s.vforkNs, s.spawnNs, s.rssKB)

@@ -59,7 +59,12 @@ func build(p *plan, dir string) (map[string]string, error) {
 		cmd  *exec.Cmd
 	}
 	var jobs []job
+	bins := map[string]string{}
 	for _, p := range p.programs {
+		if p.ext != "" {
+			bins[p.key] = p.ext
+			continue
+		}
 		out := filepath.Join(bin, p.key)
 		if p.c != "" {
 			jobs = append(jobs, job{p.key, exec.Command("gcc", "-O2", "-Wall", "-o", out, filepath.Join(benchDir, "csrc", p.c))})
@@ -90,7 +95,6 @@ func build(p *plan, dir string) (map[string]string, error) {
 	jobs = append(jobs, job{"spawn", exec.Command("gcc", "-O2", "-Wall", "-static", "-o",
 		filepath.Join(bin, "spawn"), filepath.Join(benchDir, "csrc", "spawn.c"))})
 
-	bins := map[string]string{}
 	var mu sync.Mutex
 	var firstErr error
 	sem := make(chan struct{}, 2)

@@ -195,6 +195,8 @@ func (h *harness) run(c benchCase) (sample, error) {
 		s, err = h.runRestart(c, deadline)
 	case kindFork:
 		s, err = h.runFork(c, deadline)
+	case kindCommand:
+		s, err = h.runCommand(c, deadline)
 	}
 	if err != nil {
 		h.killAll()
@@ -318,7 +320,7 @@ func (h *harness) runRestart(c benchCase, deadline time.Time) (sample, error) {
 	var stop launched
 	switch c.v.stop {
 	case "cdaemon":
-		stop, err = h.launch("run", []string{h.bins["cdaemon-cmd"], "stop", pidfile}, []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, "", deadline)
+		stop, err = h.launch("run", []string{h.bins[c.v.cmd], "stop", pidfile}, []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, "", deadline)
 	case "kill":
 		stop, err = h.launch("kill:"+pidfile, nil, nil, "", deadline)
 	}
@@ -336,6 +338,46 @@ func (h *harness) runRestart(c benchCase, deadline time.Time) (sample, error) {
 	s := l.sample()
 	s.stop0, s.stop1 = atoi64(stop.a[1]), atoi64(stop.a[2])
 	return s, h.stopServer(c, s, deadline)
+}
+
+// runCommand: /bin/true alone; or a daemon started (not timed) on a port
+// and pidfile, then the command timed from its spawn to its exit (which
+// must be 0: running, stopped), then the daemon killed (status) or waited
+// for (stop).
+func (h *harness) runCommand(c benchCase, deadline time.Time) (sample, error) {
+	if c.v.action == "" {
+		l, err := h.launch("run", h.argv(c), []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, "", deadline)
+		return l.sample(), err
+	}
+	port, err := freePort()
+	if err != nil {
+		return sample{}, err
+	}
+	pidfile := filepath.Join(h.dir, "command-"+strconv.Itoa(h.seq)+".pid")
+	defer os.Remove(pidfile)
+	d, err := h.startServer(c, port, pidfile, h.token(), deadline)
+	if err != nil {
+		return sample{}, fmt.Errorf("start: %w", err)
+	}
+	ds := d.sample()
+	var l launched
+	if c.v.stop == "kill" {
+		l, err = h.launch("kill:"+pidfile, nil, nil, "", deadline)
+	} else {
+		l, err = h.launch("run", []string{h.bins[c.v.cmd], c.v.action, pidfile}, []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, "", deadline)
+	}
+	if err != nil {
+		h.stopServer(c, ds, deadline)
+		return sample{}, fmt.Errorf("%s: %w", c.v.action, err)
+	}
+	s := l.sample()
+	if c.v.action == "status" {
+		return s, h.stopServer(c, ds, deadline)
+	}
+	if !h.waitReaped(ds.daemonPID, deadline) {
+		return s, fmt.Errorf("the daemon %d did not exit after the stop", ds.daemonPID)
+	}
+	return s, nil
 }
 
 // runFork: the fork-cost program at c.mem MiB.

@@ -65,7 +65,7 @@ func newPlan(cfg config) (*plan, error) {
 		p.variants = append(p.variants, &variants[i])
 	}
 	has := features(p.libRoot, p.base)
-	for _, vs := range [][]variant{responseVariants, restartVariants} {
+	for _, vs := range [][]variant{responseVariants, restartVariants, commandVariants} {
 		for i := range vs {
 			v := &vs[i]
 			if why := missingFeature(v, has, p.base); why != "" {
@@ -90,8 +90,10 @@ func newPlan(cfg config) (*plan, error) {
 		}
 		p.exp = &exp
 		all = append(all, expPrograms...)
-		for i := range expVariants {
-			p.variants = append(p.variants, &expVariants[i])
+		for _, vs := range [][]variant{expVariants, expRestartVariants, expCommandVariants} {
+			for i := range vs {
+				p.variants = append(p.variants, &vs[i])
+			}
 		}
 	}
 	re, err := regexp.Compile(cfg.only)
@@ -110,8 +112,8 @@ func newPlan(cfg config) (*plan, error) {
 	used := map[string]bool{}
 	for _, c := range p.cases {
 		used[c.v.prog] = true
-		if c.v.stop == "cdaemon" {
-			used["cdaemon-cmd"] = true
+		if c.v.cmd != "" {
+			used[c.v.cmd] = true
 		}
 	}
 	for _, pr := range all {
@@ -125,7 +127,7 @@ func newPlan(cfg config) (*plan, error) {
 // allCases lists every case: every swept start-up variant at every init
 // weight (small size) and at no init in the big size; the C programs once;
 // the first-response and restart variants at every -serve-init weight; the
-// fork-cost program at every -forkmem size.
+// fork-cost program at every -forkmem size; the commands once.
 func (p *plan) allCases() []benchCase {
 	var cs []benchCase
 	for _, v := range p.variants {
@@ -139,6 +141,9 @@ func (p *plan) allCases() []benchCase {
 			for _, m := range p.forkMem {
 				cs = append(cs, benchCase{v: v, mem: m})
 			}
+			continue
+		case kindCommand:
+			cs = append(cs, benchCase{v: v})
 			continue
 		}
 		if !v.sweep {
@@ -198,7 +203,7 @@ func missingFeature(v *variant, has map[string]bool, s source) string {
 	if len(why) == 0 {
 		return ""
 	}
-	k := map[kind]string{kindResponse: "time to first response", kindRestart: "restart"}[v.kind]
+	k := map[kind]string{kindResponse: "time to first response", kindRestart: "restart", kindCommand: "command"}[v.kind]
 	return fmt.Sprintf("%s variant %s: %s has %s", k, v.name, s.desc, strings.Join(why, " and "))
 }
 

@@ -135,6 +135,7 @@ func (rp *report) markdown(w io.Writer) {
 	}
 	rp.firstResponse(p)
 	rp.restart(p)
+	rp.command(p)
 	rp.forkCost(p)
 	rp.notMeasured(p)
 	rp.variantNotes(p)
@@ -443,14 +444,43 @@ func (rp *report) variantNotes(p printer) {
 	p("Variants:\n\n")
 	for _, v := range rp.p.variants {
 		if rp.ran(v) && v.kind != kindFork {
-			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)"}[v.kind], v.note)
+			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)", kindCommand: " (command)"}[v.kind], v.note)
 		}
 	}
 }
 
 // files are the names write puts in its directory.
 func (rp *report) files() []string {
-	return []string{"README-table.md", "benchstat.txt", "startup.png", "response.png", "forkcost.png"}
+	fs := []string{"README-table.md", "benchstat.txt"}
+	for _, c := range rp.charts() {
+		fs = append(fs, c.name)
+	}
+	return fs
+}
+
+// charts are the charts of the kinds of case that ran (a run limited
+// with -only to the restart has none of start-up).
+func (rp *report) charts() []struct {
+	name string
+	draw func(string) error
+} {
+	var cs []struct {
+		name string
+		draw func(string) error
+	}
+	for _, c := range []struct {
+		k    kind
+		name string
+		draw func(string) error
+	}{{kindStart, "startup.png", rp.startupChart}, {kindResponse, "response.png", rp.responseChart}, {kindFork, "forkcost.png", rp.forkChart}} {
+		if rp.kindRan(c.k) {
+			cs = append(cs, struct {
+				name string
+				draw func(string) error
+			}{c.name, c.draw})
+		}
+	}
+	return cs
 }
 
 // write puts the table, the chart and the benchstat lines in dir,
@@ -493,13 +523,12 @@ func (rp *report) write(dir string) error {
 	if err := put("benchstat.txt", text(rp.benchstat)); err != nil {
 		return err
 	}
-	if err := put("startup.png", chart(rp.startupChart)); err != nil {
-		return err
+	for _, c := range rp.charts() {
+		if err := put(c.name, chart(c.draw)); err != nil {
+			return err
+		}
 	}
-	if err := put("response.png", chart(rp.responseChart)); err != nil {
-		return err
-	}
-	return put("forkcost.png", chart(rp.forkChart))
+	return nil
 }
 
 // benchstat writes one line per run, in the format of go test -bench, so
@@ -526,6 +555,8 @@ func (rp *report) benchstat(w io.Writer) {
 				fmt.Fprintf(w, " %d ns/first-response %d refused %d ns/run-delay", s.first-s.spawn, s.refused, s.runDelay)
 			case kindRestart:
 				fmt.Fprintf(w, " %d ns/restart %d ns/stop %d refused", s.stop1-s.stop0+s.first-s.spawn, s.stop1-s.stop0, s.refused)
+			case kindCommand:
+				fmt.Fprintf(w, " %d ns/command", s.ret-s.spawn)
 			case kindFork:
 				fmt.Fprintf(w, " %d ns/fork %d ns/child-writes %d ns/vfork %d ns/posix-spawn %d B/rss", s.forkNs, s.writesNs, s.vforkNs, s.spawnNs, s.rssKB*1024)
 			}

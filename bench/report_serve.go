@@ -195,7 +195,7 @@ func (rp *report) restart(p printer) {
 	}
 	p("\nPaired per round:\n\n")
 	rp.serveHeader(p, "ratio")
-	for _, b := range []string{"cdaemon", "cdaemon-static", "cdaemon-listen", "cdaemon-kill"} {
+	for _, b := range []string{"cdaemon", "cdaemon-static", "cdaemon-listen", "cdaemon-kill", "exp"} {
 		if !rp.has(rp.rc(kindRestart, "go-daemon", 0)) || !rp.has(rp.rc(kindRestart, b, 0)) {
 			continue
 		}
@@ -204,6 +204,88 @@ func (rp *report) restart(p printer) {
 			p(" %s |", fmtDist(r.paired(rp.rc(kindRestart, "go-daemon", w), rp.rc(kindRestart, b, w), restartMs, ratio), 2))
 		}
 		p("\n")
+	}
+	if rp.has(rp.rc(kindRestart, "exp", 0)) && rp.has(rp.rc(kindRestart, "cdaemon", 0)) {
+		p("| exp / cdaemon |")
+		for _, w := range rp.p.serveInits {
+			p(" %s |", fmtDist(r.paired(rp.rc(kindRestart, "exp", w), rp.rc(kindRestart, "cdaemon", w), restartMs, ratio), 3))
+		}
+		p("\n")
+	}
+	p("\nTargets (issue 19), paired per round:\n\n")
+	p("| comparison | init | median [p10–p90] | target | met |\n|---|---|---:|---:|---|\n")
+	for _, t := range restartTargets {
+		a, b := rp.rc(kindRestart, t.a, t.init), rp.rc(kindRestart, t.b, t.init)
+		if a.v == nil || b.v == nil || !rp.has(a) || !rp.has(b) {
+			continue
+		}
+		d := r.paired(a, b, restartMs, ratio)
+		p("| %s / %s | %s | %s | ≥ %.1f× | %s |\n", t.a, t.b, fmtDur(t.init), fmtDist(d, 2), t.min, yesNo(d.med >= t.min))
+	}
+	p("\n")
+}
+
+// restartTargets: issue 19's targets for the restart, a / b ≥ min.
+var restartTargets = []responseTarget{
+	{a: "go-daemon", b: "cdaemon", init: 0, min: 1.1},
+	{a: "go-daemon", b: "cdaemon", init: 20 * time.Millisecond, min: 1.4},
+	{a: "go-daemon", b: "exp", init: 0, min: 1.1},
+	{a: "go-daemon", b: "exp", init: 20 * time.Millisecond, min: 1.4},
+}
+
+// commandTargets: issue 19's targets for the commands, a / b ≤ max.
+var commandTargets = []struct {
+	a, b string
+	max  float64
+}{
+	{"status", "true", 1.5},
+	{"stop", "true", 2.0},
+	{"exp-status", "true", 1.5},
+	{"exp-stop", "true", 2.0},
+}
+
+// command is the section "Commands beside a running daemon (ms)".
+func (rp *report) command(p printer) {
+	if !rp.kindRan(kindCommand) {
+		return
+	}
+	r := rp.r
+	cc := func(name string) benchCase { return benchCase{v: rp.p.variantOf(kindCommand, name)} }
+	p("## Commands beside a running daemon (ms)\n\n")
+	p("A daemon (the server above, `CDAEMON_WAIT=ready`) is started on a port and pidfile, not timed; then one command\n")
+	p("runs, timed by the spawner from just before its vfork to its wait4's return; `true` is /bin/true alone, the floor\n")
+	p("of starting any program. Median [p10–p90].\n\n")
+	p("| variant | time | / true, paired |\n|---|---:|---:|\n")
+	for _, v := range rp.p.variants {
+		if v.kind != kindCommand || !rp.ran(v) {
+			continue
+		}
+		c := cc(v.name)
+		ratioCell := ""
+		if t := cc("true"); v.name != "true" && rp.has(t) {
+			ratioCell = fmtDist(r.paired(c, t, commandMs, ratio), 2)
+		}
+		p("| %s | %s | %s |\n", v.name, fmtDist(r.dist(c, commandMs), 3), ratioCell)
+	}
+	p("\n| comparison | median [p10–p90] | target | met |\n|---|---:|---:|---|\n")
+	for _, t := range commandTargets {
+		a, b := cc(t.a), cc(t.b)
+		if a.v == nil || b.v == nil || !rp.has(a) || !rp.has(b) {
+			continue
+		}
+		d := r.paired(a, b, commandMs, ratio)
+		p("| %s / %s | %s | ≤ %.1f× | %s |\n", t.a, t.b, fmtDist(d, 2), t.max, yesNo(d.med <= t.max))
+	}
+	for _, a := range []string{"stop", "exp-stop"} {
+		if k := cc("kill"); rp.has(cc(a)) && rp.has(k) {
+			p("| %s − kill (what the command adds to SIGTERM and waiting for the exit) | %s ms | | |\n", a, fmtDist(r.paired(cc(a), k, commandMs, minus), 3))
+		}
+	}
+	if rp.has(cc("exp-status")) && rp.has(cc("status")) {
+		p("| exp-status / status | %s | | |\n", fmtDist(r.paired(cc("exp-status"), cc("status"), commandMs, ratio), 3))
+	}
+	if rp.has(cc("exp-stop")) && rp.has(cc("stop")) {
+		p("| exp-stop / stop | %s | | |\n", fmtDist(r.paired(cc("exp-stop"), cc("stop"), commandMs, ratio), 3))
 	}
 	p("\n")
 }

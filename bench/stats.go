@@ -104,6 +104,7 @@ var (
 	firstMs   metric = func(s *sample) float64 { return float64(s.first-s.spawn) / 1e6 }
 	refusedN  metric = func(s *sample) float64 { return float64(s.refused) }
 	stopMs    metric = func(s *sample) float64 { return float64(s.stop1-s.stop0) / 1e6 }
+	commandMs metric = func(s *sample) float64 { return float64(s.ret-s.spawn) / 1e6 }
 	restartMs metric = func(s *sample) float64 { return float64(s.stop1-s.stop0+s.first-s.spawn) / 1e6 }
 	forkUs    metric = func(s *sample) float64 { return float64(s.forkNs) / 1e3 }
 	writesUs  metric = func(s *sample) float64 { return float64(s.writesNs) / 1e3 }

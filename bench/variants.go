@@ -13,6 +13,7 @@ type program struct {
 	tags    []string // build tags
 	ldflags string
 	c       string // a C program: the source under csrc/, built with gcc
+	ext     string // an installed program, used as it is (/bin/true)
 	lib     string // "base" or "exp": built against that library source
 }
 
@@ -47,6 +48,7 @@ var servePrograms = []program{
 	{key: "godaemon-serve", pkg: "./progs/vividcortex", tags: []string{"benchserve"}},
 	{key: "cdaemon-cmd", pkg: "github.com/cdaemon/cdaemon/cdaemon", cgo: true, lib: "base"},
 	{key: "forkcost", c: "forkcost.c"},
+	{key: "true", ext: "/bin/true"},
 }
 
 // expPrograms are built with -exp: cdaemon from another library tree or
@@ -54,6 +56,8 @@ var servePrograms = []program{
 var expPrograms = []program{
 	{key: "exp", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, lib: "exp"},
 	{key: "exp-static", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon"}, ldflags: staticLD, lib: "exp"},
+	{key: "exp-serve", pkg: "./progs/cdaemon", cgo: true, tags: []string{"benchcdaemon", "benchserve"}, lib: "exp"},
+	{key: "exp-cmd", pkg: "github.com/cdaemon/cdaemon/cdaemon", cgo: true, lib: "exp"},
 }
 
 // What a case measures.
@@ -64,6 +68,7 @@ const (
 	kindResponse             // spawn to the first HTTP 200, refused connects
 	kindRestart              // stop command to the new instance's first 200
 	kindFork                 // fork, vfork, posix_spawn against resident memory
+	kindCommand              // a command beside a running daemon (cdaemon status, stop), against /bin/true
 )
 
 // A variant is one way of running a program; each is measured at every
@@ -81,7 +86,9 @@ type variant struct {
 
 	fg     bool   // a server that does not daemonize: the client starts at spawn
 	listen bool   // the launcher binds the port: CDAEMON_LISTEN=tcp:127.0.0.1:PORT
-	stop   string // restart: "cdaemon" (cdaemon stop PIDFILE) or "kill" (SIGTERM, wait)
+	stop   string // restart, command: "cdaemon" (cdaemon stop PIDFILE) or "kill" (SIGTERM, wait)
+	cmd    string // restart, command: the cdaemon command's program ("cdaemon-cmd", "exp-cmd")
+	action string // command: "status" or "stop" of the daemon prog runs; "" runs prog alone
 	needs  string // a library feature it needs: "listen" or "stop" (see features)
 }
 
@@ -129,11 +136,33 @@ var responseVariants = []variant{
 // restartVariants: a running daemon is stopped and started again on the
 // same port and pidfile, and the client polls for the first 200.
 var restartVariants = []variant{
-	{kind: kindRestart, name: "cdaemon", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_WAIT=ready"},
-	{kind: kindRestart, name: "cdaemon-static", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", needs: "stop", daemon: true, note: "the same, static"},
-	{kind: kindRestart, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, stop: "cdaemon", needs: "listen,stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_LISTEN and CDAEMON_WAIT=none"},
+	{kind: kindRestart, name: "cdaemon", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", cmd: "cdaemon-cmd", needs: "stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_WAIT=ready"},
+	{kind: kindRestart, name: "cdaemon-static", prog: "cdaemon-static-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", cmd: "cdaemon-cmd", needs: "stop", daemon: true, note: "the same, static"},
+	{kind: kindRestart, name: "cdaemon-listen", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=none"}, listen: true, stop: "cdaemon", cmd: "cdaemon-cmd", needs: "listen,stop", daemon: true, note: "`cdaemon stop PIDFILE`, then a start with CDAEMON_LISTEN and CDAEMON_WAIT=none"},
 	{kind: kindRestart, name: "cdaemon-kill", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "kill", daemon: true, note: "stopped as go-daemon is (SIGTERM to the pid in the pidfile, wait until it is gone), then a start with CDAEMON_WAIT=ready: against `cdaemon`, what the stop command costs"},
 	{kind: kindRestart, name: "go-daemon", prog: "go-daemon-serve", stop: "kill", daemon: true, note: "sevlyar/go-daemon v0.1.6: SIGTERM to the pid in its pidfile, wait until it is gone (polled every 100 µs), start, poll"},
+}
+
+// expRestartVariants: with -exp, the restart with the exp build's server
+// and command, in the same rounds as the cdaemon variant.
+var expRestartVariants = []variant{
+	{kind: kindRestart, name: "exp", prog: "exp-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, stop: "cdaemon", cmd: "exp-cmd", daemon: true, note: "the same as cdaemon, server and command built from the -exp library"},
+}
+
+// commandVariants: one command run beside a daemon started (not timed) on
+// a port and pidfile, timed from its spawn to its exit; /bin/true is the
+// floor of starting any program.
+var commandVariants = []variant{
+	{kind: kindCommand, name: "true", prog: "true", note: "/bin/true: the floor of starting a program and waiting for it"},
+	{kind: kindCommand, name: "status", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, action: "status", cmd: "cdaemon-cmd", needs: "stop", daemon: true, note: "`cdaemon status PIDFILE` of a running daemon (exit 0)"},
+	{kind: kindCommand, name: "stop", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, action: "stop", stop: "cdaemon", cmd: "cdaemon-cmd", needs: "stop", daemon: true, note: "`cdaemon stop PIDFILE` of a running daemon that exits on SIGTERM (Go's default: killed by it), until the command exits"},
+	{kind: kindCommand, name: "kill", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, action: "stop", stop: "kill", daemon: true, note: "the same daemon stopped by the spawner: SIGTERM to the pid in the pidfile, poll every 100 µs until it is gone (the floor of a stop)"},
+}
+
+// expCommandVariants: with -exp, status and stop by the exp build's command.
+var expCommandVariants = []variant{
+	{kind: kindCommand, name: "exp-status", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, action: "status", cmd: "exp-cmd", daemon: true, note: "`cdaemon status PIDFILE` by the command built from the -exp library"},
+	{kind: kindCommand, name: "exp-stop", prog: "cdaemon-serve", env: []string{"CDAEMON=on", "CDAEMON_WAIT=ready"}, action: "stop", stop: "cdaemon", cmd: "exp-cmd", daemon: true, note: "`cdaemon stop PIDFILE` by the command built from the -exp library"},
 }
 
 // forkVariant: the fork-cost program at each -forkmem size.
@@ -165,6 +194,8 @@ func (c benchCase) String() string {
 		return fmt.Sprintf("Restart/variant=%s/init=%s", c.v.name, fmtDur(c.init))
 	case kindFork:
 		return fmt.Sprintf("ForkCost/rss=%dMB", c.mem)
+	case kindCommand:
+		return fmt.Sprintf("Command/variant=%s", c.v.name)
 	}
 	return fmt.Sprintf("variant=%s/init=%s/size=%s", c.v.name, fmtDur(c.init), c.size())
 }
