@@ -11,7 +11,9 @@
 // Only heartbeat daemonizes (hooks.go); the others run in the foreground,
 // and since the hook declines them, cdaemon takes nothing of a
 // configuration in their environment: a CDAEMON_PIDFILE exported by an
-// init script is left to the daemon.
+// init script is left to the daemon. status, stop and reload are done
+// before the Go runtime starts, in C (early.c), wherever that can give the
+// same result as this Go code; everything else is left to it.
 //
 // status exits as LSB init scripts do: 0 running, 1 not running but the
 // pidfile is left (the daemon died or exited without removing it), 3 not

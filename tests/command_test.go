@@ -6,9 +6,12 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -235,4 +238,108 @@ func TestCommandAsAnotherUser(t *testing.T) {
 	assert.Equal(t, own+": stopped pid "+strconv.Itoa(rep2.PID)+"\n", c.Stdout)
 	r2.WaitExit(t, rep2.PID)
 	assert.NoFileExists(t, own)
+}
+
+// status, stop and reload run in C before the Go runtime starts
+// (cdaemon/early.c): stop waits for the daemon's exit on its pidfd in a
+// process of one thread, which a Go program never is once its runtime
+// has started (it starts sysmon and the GC's workers at once).
+func TestCommandStopWaitsWithoutGoRuntime(t *testing.T) {
+	t.Parallel()
+	r, rep, pidfile := startCtl(t, nil, "-ignore-term")
+	c := Spawn(t, heartbeat(t), Opts{Args: []string{"stop", "-timeout", "3s", pidfile}})
+	eventually(t, "the stop command waiting in poll", func() bool {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", c.Launcher))
+		for _, e := range ents {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", c.Launcher, e.Name()))
+			if strings.Contains(string(b), "poll") {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Equal(t, "1", procStatus(t, c.Launcher)["Threads"], "threads of the waiting stop command")
+	c.Wait(t)
+	c.RequireStatus(t, 0)
+	assert.Equal(t, pidfile+": pid "+strconv.Itoa(rep.PID)+" did not exit within 3s of SIGTERM: killed it (SIGKILL)\n", c.Stdout)
+	ws := r.WaitExit(t, rep.PID)
+	assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
+	assert.NoFileExists(t, pidfile)
+}
+
+// The C path and the Go path (CDAEMON=off: the constructor does nothing,
+// main runs the command) give the same status and the same words, for
+// what the C path handles and for what it leaves to Go.
+func TestCommandSameWithoutGoRuntime(t *testing.T) {
+	t.Parallel()
+	type setup func(t *testing.T) (pidfile string, pids []int)
+	running := func(args ...string) setup {
+		return func(t *testing.T) (string, []int) {
+			_, rep, pidfile := startCtl(t, nil, args...)
+			return pidfile, []int{rep.PID, rep.Child}
+		}
+	}
+	missing := func(t *testing.T) (string, []int) { return filepath.Join(t.TempDir(), "none.pid"), nil }
+	stale := func(t *testing.T) (string, []int) {
+		other := victim(t)
+		pidfile := filepath.Join(t.TempDir(), "stale.pid")
+		require.NoError(t, os.WriteFile(pidfile, []byte(strconv.Itoa(other)+"\n"), 0o644))
+		return pidfile, []int{other}
+	}
+	rewritten := func(t *testing.T) (string, []int) {
+		other := victim(t)
+		_, rep, pidfile := startCtl(t, nil, "-write-pid", strconv.Itoa(other))
+		return pidfile, []int{other, rep.PID}
+	}
+	cases := []struct {
+		name  string
+		setup setup
+		args  []string
+	}{
+		{"status running", running(), []string{"status", "PIDFILE"}},
+		{"status -- running", running(), []string{"status", "--", "PIDFILE"}},
+		{"status missing", missing, []string{"status", "PIDFILE"}},
+		{"status stale", stale, []string{"status", "PIDFILE"}},
+		{"status rewritten", rewritten, []string{"status", "PIDFILE"}},
+		{"reload running", running(), []string{"reload", "PIDFILE"}},
+		{"reload missing", missing, []string{"reload", "PIDFILE"}},
+		{"reload stale", stale, []string{"reload", "PIDFILE"}},
+		{"stop running", running(), []string{"stop", "PIDFILE"}},
+		{"stop flags", running(), []string{"stop", "--signal=int", "-timeout=1.5s", "PIDFILE"}},
+		{"stop numbered signal", running(), []string{"stop", "-signal", "+2", "-timeout", "1m0.5s", "PIDFILE"}},
+		{"stop ignoring SIGTERM", running("-ignore-term"), []string{"stop", "-timeout", "20ms", "-signal", "SIGTERM", "PIDFILE"}},
+		{"stop ignoring SIGTERM, fraction", running("-ignore-term"), []string{"stop", "-timeout", ".0255s", "PIDFILE"}},
+		{"stop lock kept by a child", running("-share-lock"), []string{"stop", "-timeout", "30ms", "PIDFILE"}},
+		{"stop missing", missing, []string{"stop", "PIDFILE"}},
+		{"stop stale", stale, []string{"stop", "PIDFILE"}},
+		{"stop rewritten", rewritten, []string{"stop", "PIDFILE"}},
+		{"stop bad timeout", missing, []string{"stop", "-timeout", "-1s", "PIDFILE"}},
+		{"stop bad signal", missing, []string{"stop", "-signal", "65", "PIDFILE"}},
+		{"stop missing value", missing, []string{"stop", "PIDFILE", "-timeout"}},
+		{"status -h", missing, []string{"status", "-h"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got [2]string
+			for i, env := range [][]string{nil, {"CDAEMON=off"}} {
+				pidfile, pids := tc.setup(t)
+				args := slices.Clone(tc.args)
+				for j := range args {
+					args[j] = strings.ReplaceAll(args[j], "PIDFILE", pidfile)
+				}
+				c := Launch(t, heartbeat(t), env, args...)
+				c.RequireGone(t)
+				got[i] = fmt.Sprintf("status %d\nstdout: %s\nstderr: %s", c.Status, c.Stdout, c.Stderr)
+				got[i] = strings.ReplaceAll(got[i], pidfile, "PIDFILE")
+				for k, pid := range pids {
+					if pid == 0 {
+						continue
+					}
+					got[i] = strings.ReplaceAll(got[i], strconv.Itoa(pid), fmt.Sprintf("PID%d", k))
+				}
+			}
+			assert.Equal(t, got[1], got[0], "the C path (first) against the Go path")
+		})
+	}
 }

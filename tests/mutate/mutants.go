@@ -157,4 +157,21 @@ var mutants = []mutant{
 	{name: "cdaemon status: a stale pidfile reported as 3, not 1", file: "cdaemon/control.go",
 		old: "return exitDeadPid, nil", new: "return exitNotRunning, nil",
 		tests: []string{"TestCommandStatus"}},
+
+	// The command's status, stop and reload before the Go runtime (issue 19).
+	{name: "the C path never runs: every command starts the Go runtime", file: "cdaemon/early.c",
+		old: "if (parse_args(stop, argc - 2, argv + 2, &c) < 0)", new: "if (1 || parse_args(stop, argc - 2, argv + 2, &c) < 0)",
+		tests: []string{"TestCommandStopWaitsWithoutGoRuntime"}},
+	{name: "the C stop signals the pid in the file without checking the lock holder", file: "cdaemon/early.c",
+		old: "if (holds(named, st.st_dev, st.st_ino) != 1 || exited(fd, 0)) {", new: "if (exited(fd, 0)) {",
+		tests: []string{"TestCommandStop", "TestCommandStatus", "TestCommandSameWithoutGoRuntime"}},
+	{name: "the C stop does not wait for the exit: SIGKILL at once", file: "cdaemon/early.c",
+		old: "if (!exited(d.pidfd, c->timeout)) {", new: "if (!exited(d.pidfd, 0)) {",
+		tests: []string{"TestCommandStop", "TestCommandSameWithoutGoRuntime"}},
+	{name: "the C stop removes the pidfile without taking its lock", file: "cdaemon/early.c",
+		old: "if (flock(fd, LOCK_EX | LOCK_NB) < 0) {", new: "if (0) {",
+		tests: []string{"TestCommandStop", "TestCommandSameWithoutGoRuntime"}},
+	{name: "the C stop writes durations unlike Go (20.000000ms)", file: "cdaemon/early.c",
+		old: "print = print || digit != 0;", new: "print = 1;",
+		tests: []string{"TestCommandStop", "TestCommandSameWithoutGoRuntime"}},
 }
