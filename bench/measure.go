@@ -15,7 +15,7 @@ import (
 // running when it returns, on success or error.
 func measure(p *plan, tmp string, bins map[string]string, pr *progress) (*results, error) {
 	res := newResults(p.cases, p.rounds)
-	h, err := newHarness(tmp, bins)
+	h, err := newHarness(tmp, p.pidParent, bins)
 	if err != nil {
 		return nil, err
 	}

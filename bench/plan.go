@@ -48,6 +48,7 @@ type plan struct {
 	keep       bool
 	command    string
 	missing    []string // variants left out, and why
+	pidParent  string   // the restart's and commands' pidfiles go in a new directory here; "": the temp dir
 }
 
 func newPlan(cfg config) (*plan, error) {
@@ -56,7 +57,7 @@ func newPlan(cfg config) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{rounds: cfg.rounds, inits: cfg.inits, serveInits: cfg.serveInits, forkMem: cfg.forkMem, big: cfg.big,
-		benchDir: benchDir, libRoot: filepath.Dir(benchDir), keep: cfg.keep, command: cfg.command}
+		benchDir: benchDir, libRoot: filepath.Dir(benchDir), keep: cfg.keep, command: cfg.command, pidParent: pidfileParent()}
 	if p.base, err = resolveSource("-base", cfg.base, p.libRoot); err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func (rp *report) restart(p printer) {
 	p("## Restart (ms)\n\n")
 	p("A running daemon is stopped and started again on the same port and pidfile; each cell is the stop command's\n")
 	p("time plus the new start's spawn → first HTTP 200 (the client polls every 100 µs from the launcher's return),\n")
-	p("median [p10–p90].\n\n")
+	p("median [p10–p90]. %s\n\n", rp.pidfilesWhere())
 	rp.serveHeader(p, "variant")
 	rp.serveRows(p, kindRestart, restartMs, 2)
 	p("\nThe two parts: the stop, then the start to the first 200 (median), and the connects refused in all runs.\n\n")
@@ -233,6 +233,14 @@ var restartTargets = []responseTarget{
 	{a: "go-daemon", b: "exp", init: 20 * time.Millisecond, min: 1.4},
 }
 
+// pidfilesWhere says where the pidfiles were.
+func (rp *report) pidfilesWhere() string {
+	if rp.p.pidParent == "" {
+		return "The pidfiles are in the temp dir (no tmpfs at /run or /dev/shm)."
+	}
+	return "The pidfiles are in " + rp.p.pidParent + " (a tmpfs, as /run is on most systems)."
+}
+
 // commandTargets: issue 19's targets for the commands, a / b ≤ max.
 var commandTargets = []struct {
 	a, b string
@@ -254,7 +262,7 @@ func (rp *report) command(p printer) {
 	p("## Commands beside a running daemon (ms)\n\n")
 	p("A daemon (the server above, `CDAEMON_WAIT=ready`) is started on a port and pidfile, not timed; then one command\n")
 	p("runs, timed by the spawner from just before its vfork to its wait4's return; `true` is /bin/true alone, the floor\n")
-	p("of starting any program. Median [p10–p90].\n\n")
+	p("of starting any program. Median [p10–p90]. %s\n\n", rp.pidfilesWhere())
 	p("| variant | time | / true, paired |\n|---|---:|---:|\n")
 	for _, v := range rp.p.variants {
 		if v.kind != kindCommand || !rp.ran(v) {
