@@ -1,6 +1,6 @@
 /*
- * cdaemon.h: what the C constructor (cdaemon.c) and the Go bridge
- * (preinit.go) share. The constructor fills cdaemon_state before the Go
+ * cdaemon.h: what the C constructor (cdaemon.c and the C files beside
+ * it, which share internal.h) and the Go bridge (preinit.go) share. The constructor fills cdaemon_state before the Go
  * runtime exists; Go reads it once, in package init.
  */
 #ifndef CDAEMON_H

@@ -83,7 +83,7 @@ func inRoot(path string) (string, error) {
 	return filepath.Join("/", rel), nil
 }
 
-// openLog opens a log file as the constructor does (cdaemon.c's
+// openLog opens a log file as the constructor does (files.c's
 // open_target): write-only, appending, created with mode 0640 whatever the
 // umask; never blocking on a FIFO with no reader; and, in a directory
 // anyone may write to, only a file that is the one it opens: the directory

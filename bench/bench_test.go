@@ -123,7 +123,11 @@ func TestSourceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, spec := range []string{"no-such-revision-xyz", root, "/nonexistent/cdaemon.c,/x"} {
+	other := filepath.Join(t.TempDir(), "no-such-library-file.c")
+	if err := os.WriteFile(other, []byte("int x;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []string{"no-such-revision-xyz", root, "/nonexistent/cdaemon.c,/x", other} {
 		_, err := resolveSource("-exp", spec, lib)
 		if err == nil || !strings.Contains(err.Error(), "-exp") {
 			t.Errorf("resolveSource(%q) = %v, want an error naming -exp", spec, err)

@@ -20,7 +20,7 @@ const blobSize = 24 << 20
 // each Go program. A program marked with a library source is built against
 // that library tree (a go.mod copy whose replace points there, through
 // go build -modfile), with the source's files in place of the tree's
-// files of the same name, such as cdaemon.c (through go build -overlay).
+// files of the same name, such as pidfile.c (through go build -overlay).
 // Builds run two at a time (the machine has two cores; go build
 // parallelizes inside too).
 func build(p *plan, dir string) (map[string]string, error) {

@@ -175,12 +175,17 @@ func (p *plan) variantOf(k kind, name string) *variant {
 }
 
 // features says which library features the base source has that some
-// variants need, found in its source: "listen" (CDAEMON_LISTEN in
-// cdaemon.c, issue 8) and "stop" (a stop subcommand in the cdaemon
-// command, issue 9).
+// variants need, found in its source: "listen" (CDAEMON_LISTEN in one of
+// the library's C files, issue 8: cdaemon.c before issue 16 split it,
+// config.c after) and "stop" (a stop subcommand in the cdaemon command,
+// issue 9).
 func features(libRoot string, s source) map[string]bool {
 	has := map[string]bool{}
-	has["listen"] = strings.Contains(libFile(libRoot, s, "cdaemon.c"), `"CDAEMON_LISTEN"`)
+	for _, f := range libFiles(libRoot, s, ".") {
+		if strings.HasSuffix(f, ".c") && strings.Contains(libFile(libRoot, s, f), `"CDAEMON_LISTEN"`) {
+			has["listen"] = true
+		}
+	}
 	for _, f := range libFiles(libRoot, s, "cdaemon") {
 		if strings.HasSuffix(f, ".go") && strings.Contains(libFile(libRoot, s, f), `"stop"`) {
 			has["stop"] = true
@@ -196,7 +201,7 @@ func missingFeature(v *variant, has map[string]bool, s source) string {
 		switch {
 		case f == "" || has[f]:
 		case f == "listen":
-			why = append(why, "no CDAEMON_LISTEN in its cdaemon.c (issue 8)")
+			why = append(why, "no CDAEMON_LISTEN in its C files (issue 8)")
 		case f == "stop":
 			why = append(why, "no stop subcommand in its cdaemon command (issue 9)")
 		}

@@ -14,7 +14,10 @@ import (
 //
 //   - a directory: a library tree, such as another git worktree;
 //   - FILE[,FILE]: files that replace the base tree's files of the same
-//     name (cdaemon.c, preinit.go, ...), through go build -overlay;
+//     name (pidfile.c, preinit.go, ...), through go build -overlay; each
+//     must name a file the base tree has (cgo compiles every C file of
+//     the package, so a change that adds, removes or splits C files, such
+//     as the split of cdaemon.c, is measured as a directory or a revision);
 //   - anything else: a git revision of the library's repository (a branch,
 //     a tag, a commit), exported with git archive into the temp dir.
 type source struct {
@@ -51,6 +54,9 @@ func resolveSource(flag, spec, libRoot string) (source, error) {
 			}
 			if fi, err := os.Stat(abs); err != nil || !fi.Mode().IsRegular() {
 				return source{}, fmt.Errorf("%s: %q is not a file, a directory or a git revision", flag, f)
+			}
+			if fi, err := os.Stat(filepath.Join(libRoot, filepath.Base(abs))); err != nil || !fi.Mode().IsRegular() {
+				return source{}, fmt.Errorf("%s: %q replaces no file of the library at %s (a FILE replaces the file of the same name; for a tree whose files differ give a directory or a git revision)", flag, f, libRoot)
 			}
 			s.files = append(s.files, abs)
 		}

@@ -1,7 +1,8 @@
 package tests
 
 // The documentation renders without cgo (go doc, pkg.go.dev), and the
-// exit-status constants it shows are the ones cdaemon.c uses.
+// exit-status constants it shows are the ones the C constructor uses
+// (cdaemon.h).
 
 import (
 	"go/ast"

@@ -3,7 +3,8 @@ package tests
 // Build modes and sanitizers: the probe built statically (glibc and
 // musl), as a PIE, with -race and with -asan daemonizes and runs clean;
 // cdaemon linked into a host as c-shared, c-archive or plugin never forks
-// or detaches that host. cdaemon.c passes gcc's static analyzer.
+// or detaches that host. The library's C files pass gcc's and clang's
+// static analyzers and define only cdaemon_* global symbols.
 
 import (
 	"fmt"
@@ -164,27 +165,71 @@ func TestHardeningLibraryHosts(t *testing.T) {
 	})
 }
 
+// libraryC lists the library's C files (the package directory's *.c),
+// relative to it: cgo compiles every one of them.
+func libraryC(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../*.c")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for i, f := range files {
+		files[i] = filepath.Base(f)
+	}
+	return files
+}
+
 // gcc's static analyzer with strict warnings (unoptimized, as CI would
 // run it, and optimized, as cgo compiles it), and clang's analyzer, find
-// nothing in cdaemon.c, with every checker on.
+// nothing in any of the library's C files, with every checker on.
 func TestHardeningAnalyzer(t *testing.T) {
 	slow(t)
+	files := libraryC(t)
 	for _, opt := range []string{"-O0", "-O2"} {
 		t.Run("gcc"+opt, func(t *testing.T) {
-			cmd := exec.Command("gcc", "-fanalyzer", "-Wall", "-Wextra", "-Werror", opt,
-				"-c", "cdaemon.c", "-o", os.DevNull)
-			cmd.Dir = ".."
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, "gcc -fanalyzer -Wall -Wextra -Werror %s -c cdaemon.c:\n%s", opt, out)
-			assert.Empty(t, strings.TrimSpace(string(out)))
+			for _, f := range files {
+				cmd := exec.Command("gcc", "-fanalyzer", "-Wall", "-Wextra", "-Werror", opt,
+					"-c", f, "-o", os.DevNull)
+				cmd.Dir = ".."
+				out, err := cmd.CombinedOutput()
+				require.NoError(t, err, "gcc -fanalyzer -Wall -Wextra -Werror %s -c %s:\n%s", opt, f, out)
+				assert.Empty(t, strings.TrimSpace(string(out)), f)
+			}
 		})
 	}
 	t.Run("clang", func(t *testing.T) {
 		clang := needTool(t, "clang", "clang")
-		cmd := exec.Command(clang, "--analyze", "-Xanalyzer", "-analyzer-output=text", "-Wall", "-Wextra", "-Werror", "cdaemon.c", "-o", os.DevNull)
+		for _, f := range files {
+			cmd := exec.Command(clang, "--analyze", "-Xanalyzer", "-analyzer-output=text", "-Wall", "-Wextra", "-Werror", f, "-o", os.DevNull)
+			cmd.Dir = ".."
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "clang --analyze %s:\n%s", f, out)
+			assert.Empty(t, strings.TrimSpace(string(out)), f)
+		}
+	})
+}
+
+// The library's C code shares the program's link with whatever C the
+// program and its other packages bring: every global symbol it defines
+// is named cdaemon_* (internal.h's CDAEMON_SYM), so none can clash with
+// theirs.
+func TestHardeningCSymbolsPrefixed(t *testing.T) {
+	slow(t)
+	dir := t.TempDir()
+	for _, f := range libraryC(t) {
+		obj := filepath.Join(dir, strings.TrimSuffix(f, ".c")+".o")
+		cmd := exec.Command("gcc", "-std=gnu11", "-O2", "-c", f, "-o", obj)
 		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "clang --analyze cdaemon.c:\n%s", out)
-		assert.Empty(t, strings.TrimSpace(string(out)))
-	})
+		require.NoError(t, err, "gcc -c %s:\n%s", f, out)
+		out, err = exec.Command("nm", "-g", "--defined-only", obj).CombinedOutput()
+		require.NoError(t, err, "nm %s:\n%s", obj, out)
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) == 0 {
+				continue
+			}
+			sym := fields[len(fields)-1]
+			assert.True(t, strings.HasPrefix(sym, "cdaemon_"), "%s defines the global symbol %s", f, sym)
+		}
+	}
 }

@@ -1,8 +1,8 @@
 package tests
 
 // Fuzzing the configuration parsing: testdata/hardening/fuzz/fuzz_config.c
-// is a libFuzzer target that compiles cdaemon.c with its constructor
-// disabled and checks every parser and read_config against the documented
+// is a libFuzzer target that compiles the library's C files with the
+// constructor disabled and checks every parser and read_config against the documented
 // grammar. The corpus in testdata/hardening/fuzz/corpus is replayed on
 // every run (with gcc's sanitizers, no clang needed), and with clang the
 // fuzzer also runs for CDAEMON_FUZZ_SECONDS (default 5) from it.

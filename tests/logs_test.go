@@ -107,7 +107,7 @@ func TestReopenLogs(t *testing.T) {
 	})
 
 	// In a directory anyone can write to, ReopenLogs applies the start's
-	// rules (cdaemon.c's open_target): a symbolic link, a hard link, a
+	// rules (files.c's open_target): a symbolic link, a hard link, a
 	// file someone else owns, a directory that lost its sticky bit are
 	// refused, and the daemon keeps writing to the old file.
 	t.Run("shared directory", func(t *testing.T) {

@@ -409,7 +409,7 @@ func TestPrivilegeBadValues(t *testing.T) {
 	}
 }
 
-// The names of every variable, from cdaemon.c's table, in the message for
+// The names of every variable, from config.c's table, in the message for
 // one it does not know.
 func TestUnknownVariableListsAll(t *testing.T) {
 	t.Parallel()

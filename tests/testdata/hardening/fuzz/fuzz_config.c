@@ -1,9 +1,11 @@
 /*
- * fuzz_config.c: a libFuzzer target for cdaemon.c's configuration parsing.
+ * fuzz_config.c: a libFuzzer target for the constructor's configuration
+ * parsing (config.c) and status protocol (launcher.c).
  *
- * It compiles cdaemon.c itself (#include) with -DCDAEMON_NO_CONSTRUCTOR,
- * its exits turned into longjmp and its messages captured, then
- * feeds it environments made from the input:
+ * It compiles every C file of the library itself (#include, one unit)
+ * with -DCDAEMON_NO_CONSTRUCTOR, their exits turned into longjmp and
+ * their messages captured, then feeds them environments made from the
+ * input:
  *
  *   - each line of the input (less a first byte below 0x20) as the value
  *     of each parser (parse_timeout, ...) and of quote(), checking what
@@ -74,6 +76,16 @@ static ssize_t fuzz_write(int fd, const void *buf, size_t n)
  * function, so the fuzzer is never daemonized. */
 #define CDAEMON_NO_CONSTRUCTOR 1
 #include "../../../../cdaemon.c"
+#include "../../../../checks.c"
+#include "../../../../config.c"
+#include "../../../../created.c"
+#include "../../../../daemon.c"
+#include "../../../../files.c"
+#include "../../../../launcher.c"
+#include "../../../../pidfile.c"
+#include "../../../../privileges.c"
+#include "../../../../report.c"
+#include "../../../../sockets.c"
 #undef write
 #undef _exit
 

@@ -1,0 +1,281 @@
+/*
+ * pidfile.c: the pidfile handle.
+ *
+ * Owns CDAEMON_PIDFILE: opening it under the rules below, its lock (a
+ * flock on a read-only descriptor, the only one the daemon keeps), saying
+ * who holds it when another start has it ("already running", 75), writing
+ * the pid, removing it when a start fails and settling it when one
+ * succeeds.
+ *
+ * Runs in: the launcher, as the starting user (open, remove); the middle
+ * (write: the daemon's pid, through the writable descriptor, which the
+ * daemon never keeps); a foreground run (open, write its own pid,
+ * settle). Nothing here runs after the privilege drop but pidfile_remove
+ * on a failed foreground drop. After the fork only system calls.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/*
+ * The pidfile handle, in the spirit of FreeBSD's pidfile(3):
+ * pidfile_open takes the file and its lock, pidfile_write puts a pid in,
+ * pidfile_remove takes the file away when a start fails, pidfile_settle
+ * keeps only the locked descriptor for the process's life.
+ *
+ * The lock is a flock: it belongs to the open file description, which
+ * fork shares, so it passes from the launcher to the daemon and lasts
+ * until the daemon's last copy closes. O_CLOEXEC keeps it from programs
+ * the daemon runs. The handle keeps its directory open, so removal works
+ * after chdir, and removes only while the name still refers to the file
+ * it locked (or created).
+ *
+ * A lock only means something on the one file every start finds at the
+ * path. So: never follow a symbolic link; refuse a file with other names
+ * (a hard link: the pid would be written into someone else's file); apply
+ * the shared-directory rules; after locking, check the name still refers
+ * to the locked file (a failed start may have removed it meanwhile) or
+ * start over; and empty it, so it never names a stale pid while we start.
+ */
+struct pidfh pidfile = { .fd = -1, .wfd = -1, .dirfd = -1 }; /* struct pidfh: internal.h */
+
+/*
+ * The descriptor that holds the lock, and the only one the daemon keeps,
+ * is read-only: a daemon that dropped its privileges (CDAEMON_USER) must
+ * not be able to rewrite the pidfile its launcher made, which root's
+ * tools (kill $(cat ...), systemd's PIDFile=, start-stop-daemon) trust.
+ * The pid is written through the writable one, by the launcher's side
+ * only. A new description of the file just opened: -1 with errno, ESTALE
+ * if the name now refers to another file.
+ */
+static int pidfile_reopen_readonly(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/* The pid a pidfile names: decimal digits and a newline, or 0. It is
+ * input from whoever wrote the file. */
+static long read_pid(int fd)
+{
+	char buf[32];
+	char *end;
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0 || !isdigit((unsigned char)buf[0]))
+		return 0;
+	buf[n] = 0;
+	errno = 0;
+	long pid = strtol(buf, &end, 10);
+	if (errno || (*end && strcmp(end, "\n")) || pid < 1 || pid > INT_MAX)
+		return 0;
+	return pid;
+}
+
+struct holder {
+	dev_t dev;
+	ino_t ino;
+	long pid;  /* out: the process found holding the lock */
+	long fd;   /* scratch: the fd being looked at */
+};
+
+/* Does the open file description at /proc/<pid>/fd/<fd> hold a flock on
+ * the file? fdinfo lists the locks of that very description. */
+static int fd_holds_lock(long fd, void *arg)
+{
+	struct holder *h = arg;
+	char path[64], info[1024];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%ld/fd/%ld", h->pid, fd);
+	if (stat(path, &st) < 0 || st.st_dev != h->dev || st.st_ino != h->ino)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/fdinfo/%ld", h->pid, fd);
+	int ifd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = ifd < 0 ? -1 : read(ifd, info, sizeof info - 1);
+	if (ifd >= 0)
+		close(ifd);
+	info[n > 0 ? n : 0] = 0;
+	return strstr(info, "lock:") && strstr(info, "FLOCK");
+}
+
+static int holds_lock(long pid, void *arg)
+{
+	struct holder *h = arg;
+	char path[64];
+	if (pid == getpid())
+		return 0;
+	h->pid = pid;
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	return each_number(path, fd_holds_lock, h) == 1;
+}
+
+/* "already running": say which process holds the lock. The file names a
+ * pid, but whoever wrote it may be gone (a child that inherited the lock
+ * holds it) or may have lied: name the holder the kernel shows. */
+static _Noreturn void refuse_locked(const char *path, int fd)
+{
+	struct stat st;
+	struct holder h = { 0 };
+	char raw[32], comm[64], proc[64];
+	long named = read_pid(fd);
+
+	if (fstat(fd, &st) == 0) {
+		h.dev = st.st_dev;
+		h.ino = st.st_ino;
+	}
+	if (named > 0 && holds_lock(named, &h))
+		bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by pid %ld", quote(path),
+		     named);
+	if (each_number("/proc", holds_lock, &h) == 1) {
+		snprintf(proc, sizeof proc, "/proc/%ld/comm", h.pid);
+		read_small(proc, raw, sizeof raw);
+		escape(comm, sizeof comm, raw, strlen(raw));
+		if (named > 0)
+			bail(CDAEMON_EX_TEMPFAIL,
+			     "already running: %s is locked by pid %ld (%s), not by pid %ld that it "
+			     "names",
+			     quote(path), h.pid, comm, named);
+		/* No pid yet: a start holds it, in its launcher, middle or daemon. */
+		bail(CDAEMON_EX_TEMPFAIL,
+		     "already running: %s is locked by a starting daemon (process %ld, %s)",
+		     quote(path), h.pid, comm);
+	}
+	if (named > 0)
+		bail(CDAEMON_EX_TEMPFAIL,
+		     "already running: %s is locked by a process this user cannot see (pid %ld, "
+		     "which it names, does not hold the lock)",
+		     quote(path), named);
+	bail(CDAEMON_EX_TEMPFAIL, "already running: %s is locked by a starting daemon", quote(path));
+}
+
+void pidfile_open(const char *path)
+{
+	struct pidfh *pf = &pidfile;
+	struct stat st, dir, now;
+	char dirname[PATH_MAX];
+	const char *name = split_path(path, dirname);
+	int fd;
+
+	snprintf(pf->name, sizeof pf->name, "%s", name);
+	pf->dirfd = open(dirname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pf->dirfd < 0 || !*name)
+		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+		     strerror(*name ? errno : EISDIR));
+	if (fstat(pf->dirfd, &dir) < 0)
+		memset(&dir, 0, sizeof dir);
+	check_dir("CDAEMON_PIDFILE", path, &dir);
+	for (;;) {
+		const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+		pf->created = pf->locked = 0;
+		for (;;) {
+			fd = openat(pf->dirfd, name, flags | O_CREAT | O_EXCL, 0644);
+			pf->created = fd >= 0;
+			if (fd >= 0 || errno != EEXIST)
+				break;
+			fd = openat(pf->dirfd, name, flags | O_NONBLOCK);
+			if (fd >= 0 || errno != ENOENT)
+				break; /* ENOENT: removed since; create it again */
+		}
+		if (fd < 0 && errno == ELOOP)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: it is a symbolic link",
+			     quote(path));
+		if (fd < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+			     strerror(errno));
+		if (fstat(fd, &st) < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+			     strerror(errno));
+		pf->fd = fd;
+		pf->dev = st.st_dev;
+		pf->ino = st.st_ino;
+		if (!S_ISREG(st.st_mode))
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: not a regular file",
+			     quote(path));
+		if (st.st_nlink != 1)
+			bail(CDAEMON_EX_CANTCREAT,
+			     "CDAEMON_PIDFILE: refusing %s: it has %lu hard links (other names for "
+			     "the same file)",
+			     quote(path), (unsigned long)st.st_nlink);
+		check_file("CDAEMON_PIDFILE", path, fd, &dir, pf->created);
+		int ro = pidfile_reopen_readonly(pf->dirfd, name, &st);
+		if (ro < 0 && (errno == ENOENT || errno == ESTALE)) {
+			pf->fd = -1; /* removed or replaced meanwhile: not ours to remove */
+			close(fd);
+			continue;
+		}
+		if (ro < 0)
+			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot open %s: %s", quote(path),
+			     strerror(errno));
+		pf->fd = ro;
+		pf->wfd = fd;
+		if (flock(ro, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
+				bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot lock %s: %s",
+				     quote(path), strerror(errno));
+			/* Locked by another start, even one that opened the file
+			 * we just created: it is theirs, never remove it. */
+			pf->created = 0;
+			refuse_locked(path, fd);
+		}
+		pf->locked = 1;
+		if (fstatat(pf->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+			break;
+		/* Removed or replaced before we locked it: not ours to remove. */
+		pf->fd = pf->wfd = -1;
+		close(ro);
+		close(fd);
+	}
+	if (ftruncate(fd, 0) < 0)
+		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot write %s: %s", quote(path),
+		     strerror(errno));
+}
+
+/* The pid and a newline: written first, then the file cut to that length,
+ * so it never reads empty in between. -1 with errno on failure. */
+int pidfile_write(pid_t pid)
+{
+	char text[16];
+	int n = snprintf(text, sizeof text, "%d\n", (int)pid);
+	if (pwrite(pidfile.wfd, text, n, 0) != n)
+		return -1;
+	return ftruncate(pidfile.wfd, n);
+}
+
+/* A failed start takes its pidfile away: only one this start created or
+ * locked, and only while its name still refers to that file. */
+void pidfile_remove(void)
+{
+	struct pidfh *pf = &pidfile;
+	struct stat st;
+	if (pf->fd < 0 || !(pf->created || pf->locked))
+		return;
+	if (fstatat(pf->dirfd, pf->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == pf->dev &&
+	    st.st_ino == pf->ino)
+		unlinkat(pf->dirfd, pf->name, 0);
+}
+
+/* The start succeeded: keep only the locked descriptor. */
+void pidfile_settle(void)
+{
+	if (pidfile.dirfd >= 0)
+		close(pidfile.dirfd);
+	if (pidfile.wfd >= 0)
+		close(pidfile.wfd);
+	pidfile.dirfd = pidfile.wfd = -1;
+}
