@@ -13,10 +13,10 @@
  *
  * Either cdaemon_early does the whole command and _exits with its status,
  * or it returns having done nothing (no signal sent, no file removed) and
- * the Go implementation (control.go over cdaemon.FindDaemon) runs the
+ * the Go implementation (operate.go over cdaemon.FindDaemon) runs the
  * command from the start. The rule that keeps the two the same: this file
  * handles only the outcomes it reproduces exactly, the messages and
- * statuses of control.go and main.go byte for byte, and returns for
+ * statuses of operate.go and main.go byte for byte, and returns for
  * everything else before acting. Handled here:
  *
  *   - the command lines status PIDFILE, reload PIDFILE and
@@ -289,7 +289,7 @@ static const struct { int num; const char *name; } signals[] = {
 	{ SIGWINCH, "SIGWINCH" }, { SIGIO, "SIGIO" }, { SIGPWR, "SIGPWR" }, { SIGSYS, "SIGSYS" },
 };
 
-/* control.go's parseSignal: TERM, SIGTERM, sigterm or 15; -1 for what it
+/* operate.go's parseSignal: TERM, SIGTERM, sigterm or 15; -1 for what it
  * refuses (Go then says why) or what is not plain ASCII. */
 static int parse_signal(const char *s)
 {
@@ -318,7 +318,7 @@ static int parse_signal(const char *s)
 	return -1;
 }
 
-/* control.go's signalName. */
+/* operate.go's signalName. */
 static const char *signal_name(int sig, char buf[32])
 {
 	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
