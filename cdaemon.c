@@ -113,8 +113,8 @@ static void stay_in_foreground(const struct config *c)
 	if (root >= 0)
 		close(root);
 	drop_privileges(c);
-	pidfile_settle(); /* after the drop: if it fails, bail still removes the file */
-	settle_created_sockets();
+	settle_created(); /* after the drop: if it fails, bail still removes the files */
+	pidfile_settle();
 }
 
 /* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it

@@ -1,18 +1,38 @@
 /*
- * created.c: what this start created, and its removal.
+ * created.c: the one registry of what this start created, and its removal.
  *
- * Owns the records of the files a start made: the log files open_target
- * created and the unix socket files bind_listeners bound. A start that
- * fails before the fork removes them (bail); a start that fails after it
- * removes the sockets (launcher_fail) but keeps the logs, which hold what
- * the daemon said. A file is removed only while its name still refers to
- * the file this start made (device and inode), sockets through their
- * directory's descriptor, never by a path someone may have changed. The
- * pidfile's own record is its handle (pidfile.c).
+ * Owns the record of every file a start made or took over: the pidfile
+ * (one it created, or a stale one it locked and emptied), the log files
+ * it created, the unix socket files it bound (and, with issue 17, the
+ * lock file beside the pidfile). Each is recorded when it is made, by its
+ * directory's descriptor, its name there and its identity (device and
+ * inode); it is removed only while that name still refers to that file,
+ * and through that descriptor: never by a path, which the daemon (perhaps
+ * less privileged) or anyone who can write to a directory on it may have
+ * changed since. A file this start did not make (an existing log, a
+ * pidfile another start holds) is never recorded, so never removed.
  *
- * Runs in: the launcher (and a foreground run), before and after the
- * fork, as the starting user; never in the middle or the daemon, which
- * inherit the records but must not act on them.
+ * One rule per kind of file, for every way a start can end (rules[]):
+ *
+ *                  fails before the fork   fails after the fork   succeeds
+ *                  (bail in the launcher   (launcher_fail)        (launcher_done,
+ *                   or the foreground)                             settle_created)
+ *   pidfile        removed                 removed                kept
+ *   lock file      removed                 removed                kept
+ *   socket file    removed                 removed                kept
+ *   log file       removed                 kept: it holds what    kept
+ *                                          the daemon said
+ *
+ * Files are removed newest first, so a file goes before the lock that
+ * guards it (issue 17: the pidfile, then its lock file).
+ *
+ * Runs in: the launcher and a foreground run, as the starting user,
+ * before the privilege drop; removal also after the fork, in the launcher
+ * (which still holds the pidfile's lock), and on a foreground run's
+ * failed drop. The middle and the daemon inherit the registry but never
+ * act on it (bail there leaves removal to the launcher); the daemon
+ * closes its descriptors with every other inherited one. System calls
+ * only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,92 +43,75 @@
 
 #include "internal.h"
 
-/* Log files this start created, by absolute path (the launcher changes
- * directory before it forks) and identity: a start that fails before the
- * fork removes them, if the name still refers to the file it created.
- * After the fork a log is kept: it holds what the daemon said. */
-static struct created_log {
-	char path[PATH_MAX];
-	dev_t dev;
-	ino_t ino;
-} created_logs[2];
-static int ncreated_logs;
+static const struct rule {
+	const char *what;
+	int after_fork; /* removed when the start fails after the fork too */
+} rules[] = {
+	[CREATED_PIDFILE] = { "pidfile", 1 },
+	[CREATED_LOCK] = { "lock file", 1 },
+	[CREATED_SOCKET] = { "socket file", 1 },
+	[CREATED_LOG] = { "log file", 0 },
+};
 
-void note_created_log(const char *path, int fd)
-{
-	struct created_log *l = &created_logs[ncreated_logs];
-	struct stat st;
-	if (ncreated_logs == 2 || fstat(fd, &st) < 0)
-		return;
-	absolute(l->path, sizeof l->path, path);
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
-	ncreated_logs++;
-}
+/* At most two logs, the pidfile and its lock, the listeners' sockets. */
+#define MAX_CREATED (4 + MAX_LISTEN)
 
-void remove_created_logs(void)
-{
-	for (int i = 0; i < ncreated_logs; i++) {
-		struct created_log *l = &created_logs[i];
-		struct stat st;
-		if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
-			unlink(l->path);
-	}
-	ncreated_logs = 0;
-}
-
-/*
- * Unix socket files this start created: a failed start removes them
- * (step 5a binds them, after the pidfile). Each through its directory's
- * descriptor, taken when it was bound, and only while the name still
- * refers to the socket made: after the fork the daemon, perhaps less
- * privileged, may have put a symbolic link in place of a directory on
- * the path, and a removal by path would follow it to another file.
- */
-static struct created_socket {
-	int dirfd;
+static struct created {
+	int kind;               /* CREATED_* */
+	int dirfd;              /* its directory (O_PATH) */
+	int own_dirfd;          /* dirfd was opened for this record: closed when it settles */
 	char name[NAME_MAX + 1];
 	dev_t dev;
 	ino_t ino;
-} created_sockets[MAX_LISTEN];
-static int ncreated_sockets;
+} created[MAX_CREATED];
+static int ncreated;
 
-void note_created_socket(const char *path)
+void note_created(int kind, int dirfd, int own_dirfd, const char *name, const struct stat *st)
 {
-	struct created_socket *cs = &created_sockets[ncreated_sockets];
-	struct stat st;
-	char dir[PATH_MAX];
-	snprintf(cs->name, sizeof cs->name, "%s", split_path(path, dir));
-	cs->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (cs->dirfd < 0 || fstatat(cs->dirfd, cs->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISSOCK(st.st_mode)) {
-		int e = cs->dirfd < 0 ? errno : ENOTSOCK;
-		unlink(path); /* before the fork: the path is still the one bound */
-		bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: cannot keep track of %s: %s", quote(path),
-		     strerror(e));
-	}
-	cs->dev = st.st_dev;
-	cs->ino = st.st_ino;
-	ncreated_sockets++;
+	struct created *c = &created[ncreated];
+	if (ncreated == MAX_CREATED) /* more than the configuration allows */
+		bail(CDAEMON_EX_SOFTWARE, "cannot keep track of the %s %s: more than %d files created",
+		     rules[kind].what, quote(name), MAX_CREATED);
+	c->kind = kind;
+	c->dirfd = dirfd;
+	c->own_dirfd = own_dirfd;
+	snprintf(c->name, sizeof c->name, "%s", name);
+	c->dev = st->st_dev;
+	c->ino = st->st_ino;
+	ncreated++;
 }
 
-void remove_created_sockets(void)
+void forget_created(int kind)
 {
-	for (int i = 0; i < ncreated_sockets; i++) {
-		struct created_socket *cs = &created_sockets[i];
+	for (int i = 0; i < ncreated; i++) {
+		if (created[i].kind != kind)
+			continue;
+		if (created[i].own_dirfd)
+			close(created[i].dirfd);
+		memmove(&created[i], &created[i + 1], (ncreated - i - 1) * sizeof created[0]);
+		ncreated--;
+		i--;
+	}
+}
+
+void remove_created(int after_fork)
+{
+	for (int i = ncreated - 1; i >= 0; i--) {
+		const struct created *c = &created[i];
 		struct stat st;
-		if (fstatat(cs->dirfd, cs->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_dev == cs->dev && st.st_ino == cs->ino)
-			unlinkat(cs->dirfd, cs->name, 0);
+		if (after_fork && !rules[c->kind].after_fork)
+			continue;
+		if (fstatat(c->dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == c->dev &&
+		    st.st_ino == c->ino)
+			unlinkat(c->dirfd, c->name, 0);
 	}
-	ncreated_sockets = 0;
+	ncreated = 0;
 }
 
-/* The start succeeded in the foreground: the sockets stay, and so that no
- * descriptor leaks into the program, the directories are let go. */
-void settle_created_sockets(void)
+void settle_created(void)
 {
-	for (int i = 0; i < ncreated_sockets; i++)
-		close(created_sockets[i].dirfd);
-	ncreated_sockets = 0;
+	for (int i = 0; i < ncreated; i++)
+		if (created[i].own_dirfd)
+			close(created[i].dirfd);
+	ncreated = 0;
 }

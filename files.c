@@ -140,6 +140,25 @@ void check_file(const char *var, const char *path, int fd, const struct stat *di
 		     var, quote(path), (unsigned long)st.st_nlink);
 }
 
+/* A log this start created goes into the registry (created.c): a start
+ * that fails before the fork removes it. By its directory's descriptor,
+ * taken now: the launcher changes directory before it forks. Not
+ * recorded if the directory cannot be opened again (the file then stays). */
+static void note_log(const char *path, int fd)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	const char *name = split_path(path, dir);
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	if (fstat(fd, &st) < 0) {
+		close(dirfd);
+		return;
+	}
+	note_created(CREATED_LOG, dirfd, 1, name, &st);
+}
+
 /* O_NONBLOCK only while opening: a FIFO with no reader then fails (ENXIO)
  * instead of blocking the launcher forever, and one with no writer yet
  * opens. The daemon gets the descriptor back in blocking mode. Files the
@@ -178,7 +197,7 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
 	if (created)
-		note_created_log(path, fd);
+		note_log(path, fd);
 	if (writes)
 		check_file(var, path, fd, &dir, created);
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))

@@ -171,12 +171,26 @@ int open_root(const struct config *c) CDAEMON_SYM(open_root);
 void absolute(char *dst, size_t size, const char *path) CDAEMON_SYM(absolute);
 void record_paths(const struct config *c) CDAEMON_SYM(record_paths);
 
-/* created.c: what this start created, removed when it fails (launcher) */
-void note_created_log(const char *path, int fd) CDAEMON_SYM(note_created_log);
-void remove_created_logs(void) CDAEMON_SYM(remove_created_logs);
-void note_created_socket(const char *path) CDAEMON_SYM(note_created_socket);
-void remove_created_sockets(void) CDAEMON_SYM(remove_created_sockets);
-void settle_created_sockets(void) CDAEMON_SYM(settle_created_sockets);
+/*
+ * created.c: the one registry of what this start created (launcher,
+ * foreground). Whatever makes a file records it at once, and removes
+ * nothing itself: bail (before the fork) and launcher_fail (after it)
+ * call remove_created, which applies each kind's rule.
+ */
+enum { CREATED_PIDFILE, CREATED_LOCK, CREATED_SOCKET, CREATED_LOG };
+/* This start made (or took over) name in dirfd, the file st describes;
+ * with own_dirfd the registry closes dirfd when it settles. */
+void note_created(int kind, int dirfd, int own_dirfd, const char *name, const struct stat *st)
+	CDAEMON_SYM(note_created);
+/* The file of that kind is not this start's after all (removed or
+ * replaced meanwhile, or another start holds it): forget it. */
+void forget_created(int kind) CDAEMON_SYM(forget_created);
+/* The start failed: remove what it created, by each kind's rule for a
+ * failure before the fork (after_fork 0) or after it (1). */
+void remove_created(int after_fork) CDAEMON_SYM(remove_created);
+/* The start succeeded in the foreground: keep the files, and let their
+ * directories' descriptors go so none leaks into the program. */
+void settle_created(void) CDAEMON_SYM(settle_created);
 
 /* pidfile.c: the pidfile handle (launcher, middle, daemon) */
 struct pidfh {
@@ -186,12 +200,11 @@ struct pidfh {
 	char name[PATH_MAX];    /* its name in dirfd */
 	dev_t dev;
 	ino_t ino;
-	int created, locked;
+	int created;            /* this start created it (it may then skip some checks) */
 };
 extern struct pidfh pidfile CDAEMON_SYM(pidfile);
 void pidfile_open(const char *path) CDAEMON_SYM(pidfile_open);
 int pidfile_write(pid_t pid) CDAEMON_SYM(pidfile_write);
-void pidfile_remove(void) CDAEMON_SYM(pidfile_remove);
 void pidfile_settle(void) CDAEMON_SYM(pidfile_settle);
 
 /* sockets.c: step 5a (launcher, foreground) */

@@ -243,8 +243,7 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 		else if (pid == 0)
 			usleep(1000);
 	}
-	pidfile_remove(); /* the launcher still shares the lock */
-	remove_created_sockets();
+	remove_created(1); /* the launcher still shares the lock */
 	_exit(status);
 }
 

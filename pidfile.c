@@ -4,14 +4,14 @@
  * Owns CDAEMON_PIDFILE: opening it under the rules below, its lock (a
  * flock on a read-only descriptor, the only one the daemon keeps), saying
  * who holds it when another start has it ("already running", 75), writing
- * the pid, removing it when a start fails and settling it when one
- * succeeds.
+ * the pid, and settling it when a start succeeds. Its removal when a
+ * start fails is created.c's: pidfile_open records the file there.
  *
- * Runs in: the launcher, as the starting user (open, remove); the middle
- * (write: the daemon's pid, through the writable descriptor, which the
- * daemon never keeps); a foreground run (open, write its own pid,
- * settle). Nothing here runs after the privilege drop but pidfile_remove
- * on a failed foreground drop. After the fork only system calls.
+ * Runs in: the launcher, as the starting user (open); the middle (write:
+ * the daemon's pid, through the writable descriptor, which the daemon
+ * never keeps); a foreground run (open, write its own pid, settle, after
+ * the privilege drop so a failed drop still removes the file). After the
+ * fork only system calls.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -28,15 +28,17 @@
 /*
  * The pidfile handle, in the spirit of FreeBSD's pidfile(3):
  * pidfile_open takes the file and its lock, pidfile_write puts a pid in,
- * pidfile_remove takes the file away when a start fails, pidfile_settle
- * keeps only the locked descriptor for the process's life.
+ * pidfile_settle keeps only the locked descriptor for the process's life.
+ * When a start fails the registry of created files (created.c) takes the
+ * file away: pidfile_open records it there as soon as it is this start's
+ * (created, or a stale one locked), and forgets it when it is not.
  *
  * The lock is a flock: it belongs to the open file description, which
  * fork shares, so it passes from the launcher to the daemon and lasts
  * until the daemon's last copy closes. O_CLOEXEC keeps it from programs
  * the daemon runs. The handle keeps its directory open, so removal works
- * after chdir, and removes only while the name still refers to the file
- * it locked (or created).
+ * after chdir (the registry removes through it), and only while the name
+ * still refers to the file it locked (or created).
  *
  * A lock only means something on the one file every start finds at the
  * path. So: never follow a symbolic link; refuse a file with other names
@@ -181,7 +183,7 @@ void pidfile_open(const char *path)
 	check_dir("CDAEMON_PIDFILE", path, &dir);
 	for (;;) {
 		const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-		pf->created = pf->locked = 0;
+		pf->created = 0;
 		for (;;) {
 			fd = openat(pf->dirfd, name, flags | O_CREAT | O_EXCL, 0644);
 			pf->created = fd >= 0;
@@ -203,6 +205,8 @@ void pidfile_open(const char *path)
 		pf->fd = fd;
 		pf->dev = st.st_dev;
 		pf->ino = st.st_ino;
+		if (pf->created) /* ours: a failure from here on removes it */
+			note_created(CREATED_PIDFILE, pf->dirfd, 0, name, &st);
 		if (!S_ISREG(st.st_mode))
 			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: refusing %s: not a regular file",
 			     quote(path));
@@ -215,6 +219,7 @@ void pidfile_open(const char *path)
 		int ro = pidfile_reopen_readonly(pf->dirfd, name, &st);
 		if (ro < 0 && (errno == ENOENT || errno == ESTALE)) {
 			pf->fd = -1; /* removed or replaced meanwhile: not ours to remove */
+			forget_created(CREATED_PIDFILE);
 			close(fd);
 			continue;
 		}
@@ -230,14 +235,17 @@ void pidfile_open(const char *path)
 			/* Locked by another start, even one that opened the file
 			 * we just created: it is theirs, never remove it. */
 			pf->created = 0;
+			forget_created(CREATED_PIDFILE);
 			refuse_locked(path, fd);
 		}
-		pf->locked = 1;
+		if (!pf->created) /* a stale one, taken over: ours to remove too */
+			note_created(CREATED_PIDFILE, pf->dirfd, 0, name, &st);
 		if (fstatat(pf->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
 			break;
 		/* Removed or replaced before we locked it: not ours to remove. */
 		pf->fd = pf->wfd = -1;
+		forget_created(CREATED_PIDFILE);
 		close(ro);
 		close(fd);
 	}
@@ -255,19 +263,6 @@ int pidfile_write(pid_t pid)
 	if (pwrite(pidfile.wfd, text, n, 0) != n)
 		return -1;
 	return ftruncate(pidfile.wfd, n);
-}
-
-/* A failed start takes its pidfile away: only one this start created or
- * locked, and only while its name still refers to that file. */
-void pidfile_remove(void)
-{
-	struct pidfh *pf = &pidfile;
-	struct stat st;
-	if (pf->fd < 0 || !(pf->created || pf->locked))
-		return;
-	if (fstatat(pf->dirfd, pf->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == pf->dev &&
-	    st.st_ino == pf->ino)
-		unlinkat(pf->dirfd, pf->name, 0);
 }
 
 /* The start succeeded: keep only the locked descriptor. */

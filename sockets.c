@@ -173,6 +173,26 @@ static int bind_one(const struct listen_addr *l, mode_t mask, int *made)
 	return fd;
 }
 
+/* A unix socket file this start bound goes into the registry (created.c),
+ * through its directory's descriptor, taken now: after the fork the
+ * daemon, perhaps less privileged, may put a symbolic link in place of a
+ * directory on the path, and a removal by path would follow it. */
+static void note_socket(const char *path)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+	const char *name = split_path(path, dir);
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		int e = dirfd < 0 ? errno : ENOTSOCK;
+		unlink(path); /* before the fork: the path is still the one bound */
+		bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: cannot keep track of %s: %s", quote(path),
+		     strerror(e));
+	}
+	note_created(CREATED_SOCKET, dirfd, 1, name, &st);
+}
+
 /* Bind and listen at 3, 4, ...; on failure bail removes the pidfile and
  * the socket files this start made. */
 void bind_listeners(const struct config *c)
@@ -188,7 +208,7 @@ void bind_listeners(const struct config *c)
 		record_listener(i, l, fd);
 		/* By its absolute path: the launcher changes directory next. */
 		if (made)
-			note_created_socket(cdaemon_listeners.addr[i] + 5);
+			note_socket(cdaemon_listeners.addr[i] + 5);
 		if (dup3(fd, 3 + i, O_CLOEXEC) < 0)
 			bail(CDAEMON_EX_OSERR, "CDAEMON_LISTEN: dup3 to %d: %s", 3 + i,
 				     strerror(errno));

@@ -87,8 +87,26 @@ var mutants = []mutant{
 		old: "if (c->pidfile) {\n\t\tmode_t old = umask(0);", new: "if (0) {\n\t\tmode_t old = umask(0);",
 		tests: []string{"TestPidfileInForeground"}},
 	{name: "a failed start leaves its pidfile", file: "pidfile.c",
-		old: "unlinkat(pf->dirfd, pf->name, 0);", new: "(void)0;",
+		old: "if (pf->created) /* ours: a failure from here on removes it */", new: "if (0)",
 		tests: []string{"TestPidfileRemovedWhenStartFails", "TestHardeningInjectedFaults"}},
+	{name: "a failed start leaves the stale pidfile it took over", file: "pidfile.c",
+		old: "if (!pf->created) /* a stale one, taken over: ours to remove too */", new: "if (0)",
+		tests: []string{"TestPidfileRemovedWhenStartFails"}},
+
+	// The registry of what a start created (created.c, issue 16).
+	{name: "a failed start removes a file put in place of the one it made", file: "created.c",
+		old:   "== 0 && st.st_dev == c->dev &&\n\t\t    st.st_ino == c->ino)",
+		new:   "== 0)",
+		tests: []string{"TestFailedStartRemovesOnlyWhatItMade"}},
+	{name: "a start that fails after the fork removes the daemon's log", file: "created.c",
+		old: `[CREATED_LOG] = { "log file", 0 },`, new: `[CREATED_LOG] = { "log file", 1 },`,
+		tests: []string{"TestFailureBeforeReady"}},
+	{name: "a start that fails before the fork leaves what it created", file: "report.c",
+		old: "remove_created(0);", new: "(void)0;",
+		tests: []string{"TestFailedStartLeavesNoLog"}},
+	{name: "a start that fails after the fork leaves what it created", file: "launcher.c",
+		old: "remove_created(1);", new: "(void)0;",
+		tests: []string{"TestPidfileRemovedWhenStartFails", "TestListenRemovedWhenStartFails"}},
 
 	// Privileges (issue 8).
 	{name: "groups dropped after the uid (and the failure ignored)", file: "privileges.c",
