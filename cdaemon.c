@@ -81,9 +81,9 @@ struct cdaemon_listeners cdaemon_listeners;
 #define CDAEMON_CONSTRUCTOR __attribute__((constructor(101)))
 #endif
 
-/* Staying in the foreground: a pidfile still means one instance. It holds
- * this process's pid, locked for its life, under the same rules. */
 /*
+ * Step 3 decided on the foreground: a pidfile still means one instance.
+ * It holds this process's pid, locked for its life, under the same rules.
  * The process is the program, still single-threaded: it gets the same
  * listeners, limits and drop a daemon would, in the same order, so one
  * configuration serves both (under a service manager that changes the
@@ -115,35 +115,6 @@ static void stay_in_foreground(const struct config *c)
 	drop_privileges(c);
 	settle_created(); /* after the drop: if it fails, bail still removes the files */
 	pidfile_settle();
-}
-
-/* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it
- * keeps is opened (its listeners too), and the launcher is in
- * CDAEMON_CHDIR (or CDAEMON_CHROOT) with CDAEMON_UMASK set. */
-static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
-{
-	fill_std_fds();
-	reserve_listen_fds(c, 0);
-	resolve_ids(c); /* 4a */
-	check_privileges(c);
-	set_limits(c);
-	/* From here on the start creates files: a stop signal is kept for
-	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
-	prepare_signals(sigs);
-	umask(0);
-	open_stdio(c, f);
-	/* With CDAEMON_CHROOT the launcher goes into the new root; the
-	 * daemon chroots there and enters CDAEMON_CHDIR (8a). */
-	int dir = c->root ? open_root(c) : open_dir(c);
-	if (c->pidfile)
-		pidfile_open(c->pidfile);
-	bind_listeners(c); /* 5a: after the pidfile, whose lock names a running daemon */
-	if (fchdir(dir) < 0)
-		bail(CDAEMON_EX_CANTCREAT, "%s: cannot change to %s: %s",
-		     c->root ? "CDAEMON_CHROOT" : "CDAEMON_CHDIR", quote(c->root ? c->root : c->dir),
-		     strerror(errno));
-	close(dir);
-	umask(c->umask);
 }
 
 /* Steps 0 to 3, in the launcher: 1 to daemonize; 0 to return into the
@@ -184,6 +155,35 @@ static int launcher_decides(int argc, char **argv, struct config *c)
 		return 0;
 	}
 	return 1;
+}
+
+/* Steps 4a, 5 and 5a: who the daemon will be is settled, everything it
+ * keeps is opened (its listeners too), and the launcher is in
+ * CDAEMON_CHDIR (or CDAEMON_CHROOT) with CDAEMON_UMASK set. */
+static void open_everything(const struct config *c, struct files *f, sigset_t *sigs)
+{
+	fill_std_fds();
+	reserve_listen_fds(c, 0);
+	resolve_ids(c); /* 4a */
+	check_privileges(c);
+	set_limits(c);
+	/* From here on the start creates files: a stop signal is kept for
+	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
+	prepare_signals(sigs);
+	umask(0);
+	open_stdio(c, f);
+	/* With CDAEMON_CHROOT the launcher goes into the new root; the
+	 * daemon chroots there and enters CDAEMON_CHDIR (8a). */
+	int dir = c->root ? open_root(c) : open_dir(c);
+	if (c->pidfile)
+		pidfile_open(c->pidfile);
+	bind_listeners(c); /* 5a: after the pidfile, whose lock names a running daemon */
+	if (fchdir(dir) < 0)
+		bail(CDAEMON_EX_CANTCREAT, "%s: cannot change to %s: %s",
+		     c->root ? "CDAEMON_CHROOT" : "CDAEMON_CHDIR", quote(c->root ? c->root : c->dir),
+		     strerror(errno));
+	close(dir);
+	umask(c->umask);
 }
 
 /* Step 6: fork the middle process. The launcher waits on the status pipe

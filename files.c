@@ -7,13 +7,14 @@
  * check_file: sticky, no symlink followed, our own file with one name),
  * and the absolute paths Info() and ReopenLogs() report. Also the small
  * helpers other files share: each_number (a /proc directory walked
- * without allocation), read_small, split_path, absolute.
+ * without allocation), split_path, absolute.
  *
  * Runs in: the launcher, as the starting user, before the fork, with
  * umask 0, relative to the starting directory (it changes directory only
  * after everything is opened). A mistake bails with CDAEMON_EX_CANTCREAT
- * (73); a log this start created is noted in created.c so a failed start
- * removes it. The helpers are safe in every state (system calls only).
+ * (73); a log this start created is recorded in created.c's registry so
+ * a failed start removes it. The helpers are safe in every state (system
+ * calls only).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
