@@ -35,8 +35,9 @@
 //	                    ready: once the program calls Ready
 //	CDAEMON_TIMEOUT     how long the launcher waits, 1ms-24h;       90s
 //	                    then it stops the daemon and exits 1
-//	CDAEMON_PIDFILE     path; locked (flock) for the daemon's       none
-//	                    whole life, holds its pid and a newline
+//	CDAEMON_PIDFILE     path; holds the daemon's pid and a newline  none
+//	                    (0644); the daemon holds a flock on
+//	                    PATH.lock (0600) for its whole life
 //	CDAEMON_LOG         path for both stdout and stderr (append)    /dev/null
 //	CDAEMON_STDOUT,     paths; override CDAEMON_LOG and /dev/null   /dev/null
 //	CDAEMON_STDERR,
@@ -83,8 +84,14 @@
 //
 // Paths are resolved against the directory the program was started in
 // (State.Dir): the launcher opens them before it forks. Created files get
-// fixed modes whatever the umask: pidfile 0644, logs 0640. The pidfile is
-// never opened through a symbolic link or a second hard link.
+// fixed modes whatever the umask: pidfile 0644, its lock file 0600, logs
+// 0640. The pidfile and its lock file are never opened through a symbolic
+// link or a second hard link. In a shared directory (one a uid other than
+// the starting user's and root owns, or that its group or others may write
+// to), no path the launcher opens (pidfile, lock file, logs, stdio targets,
+// unix socket paths) is followed through a symbolic link at its last
+// component, and a file someone else owns or with other names is refused
+// (ExitCantCreate) unless the start created it.
 //
 // In auto mode the program stays in the foreground where daemonizing would
 // be wrong: a go test binary; a process a service manager or supervisor
@@ -117,9 +124,10 @@
 // # Operating a daemon
 //
 // FindDaemon finds the daemon that runs for a pidfile: the process that
-// holds the file's lock and that the file names, never a pid merely written
-// in it. Daemon.Signal and Daemon.Stop act on that process through a pidfd,
-// so a reused pid is never signalled. ReopenLogs reopens the log files
+// holds the lock on its lock file (LockFile), which only the daemon's
+// starter can open, whatever pid the pidfile names. Daemon.Signal and
+// Daemon.Stop act on that process through a pidfd, so a reused pid, or a
+// process a rewritten pidfile names, is never signalled. ReopenLogs reopens the log files
 // after rotation. The cdaemon command (github.com/cdaemon/cdaemon/cdaemon)
 // offers them as status, stop and reload, with LSB exit statuses.
 //
@@ -152,7 +160,7 @@ const (
 	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
 	ExitNoUser     = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
 	ExitCantCreate = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
-	ExitTempFail   = 75 // already running: the pidfile is locked, or a CDAEMON_LISTEN address is in use
+	ExitTempFail   = 75 // already running: the pidfile's lock file is locked, or a CDAEMON_LISTEN address is in use
 	ExitNoPerm     = 77 // a setting the starting user may not make, or a CDAEMON_* variable in a setuid, setgid or file-capability program
 )
 
@@ -172,7 +180,8 @@ type State struct {
 	// paths given to the program (flags, arguments) should be resolved
 	// against it: the daemon runs in CDAEMON_CHDIR ("/").
 	Dir string
-	// Pidfile is the absolute path of the locked pidfile, or "".
+	// Pidfile is the absolute path of the pidfile, or "". The daemon
+	// holds the lock on LockFile(Pidfile).
 	Pidfile string
 	// Stdout and Stderr are the absolute paths of the files the daemon's
 	// stdout and stderr were opened on (CDAEMON_LOG, CDAEMON_STDOUT,

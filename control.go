@@ -3,14 +3,16 @@
 package cdaemon
 
 // Status, signal and stop by pidfile, acting only on the process that
-// holds the pidfile's lock. The pid written in the file is a claim, not a
-// fact: a daemon that exited leaves its pid behind for the kernel to reuse,
-// and a daemon may write any pid into it (the CVE-2017-11746 class: a root
-// "stop" aimed at another process): the descriptor it keeps is read-only,
-// but a daemon that runs as the file's owner can rewrite it by its path,
-// and one whose user may write to its directory can replace it. The lock is a fact the kernel
-// keeps: /proc/PID/fdinfo/N shows a "lock:" line on every descriptor that
-// refers to the open file holding a flock, in every process that shares it.
+// holds the daemon's lock. The pid written in the pidfile is a claim, not
+// a fact: a daemon that exited leaves its pid behind for the kernel to
+// reuse, and whoever may write the file may write any pid into it (the
+// CVE-2017-11746 class: a root "stop" aimed at another process). The lock
+// is a fact the kernel keeps: /proc/PID/fdinfo/N shows a "lock:" line on
+// every descriptor that refers to the open file holding a flock, in every
+// process that shares it. It is taken on the lock file beside the pidfile
+// (PIDFILE.lock, mode 0600), which only the daemon's starter can open, so
+// only the daemon and what it passed its descriptor to can hold it; a lock
+// anyone takes on the pidfile (0644) decides nothing.
 
 import (
 	"bufio"
@@ -29,30 +31,38 @@ import (
 
 // Errors FindDaemon, Daemon.Signal and Daemon.Stop wrap in a *PidfileError.
 var (
-	// ErrNotRunning: no process holds the pidfile's lock. The file is a
-	// stale one a daemon left when it exited.
+	// ErrNotRunning: no process holds the daemon's lock (or there is no
+	// lock file beside the pidfile). The pidfile is a stale one a daemon
+	// left when it exited.
 	ErrNotRunning = errors.New("not running")
-	// ErrNotHolder: the pidfile's lock is held, but not by the process the
-	// file names (or the file names none: a start in progress has not
-	// written its pid yet). Nothing is signalled: the file may have been
-	// rewritten to aim at another process.
+	// ErrNotHolder: the lock is held, but FindDaemon cannot tell which
+	// holder is the daemon: several processes hold it and the pidfile
+	// names none of them (a start in progress has not written its pid
+	// yet), or it is held only by pid 1 or the caller itself, which
+	// FindDaemon never returns as a daemon. Nothing is signalled.
 	ErrNotHolder = errors.New("the pid it names does not hold its lock")
-	// ErrHolderHidden: the pidfile's lock is held (/proc/locks shows it) by
-	// a process whose descriptors this user cannot read, or that is
-	// outside this pid namespace.
+	// ErrHolderHidden: the lock is held (/proc/locks shows it) by a
+	// process whose descriptors this user cannot read, or that is outside
+	// this pid namespace.
 	ErrHolderHidden = errors.New("locked by a process this user cannot see")
 	// ErrStillLocked: Stop saw the daemon exit, but other processes still
 	// hold the lock (children that inherited it). Stop signals only the
 	// daemon; they are listed in PidfileError.Holders.
 	ErrStillLocked = errors.New("still locked after the daemon exited")
-	// ErrLocked: RemoveStalePidfile found the pidfile locked: it is not
-	// stale.
+	// ErrLocked: RemoveStalePidfile found the lock held: the pidfile is
+	// not stale.
 	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
-	// ErrNotPidfile: the path names a symbolic link, a directory, another
-	// file that is not regular, or one with other names (hard links);
-	// cdaemon never locks such a file.
+	// ErrNotPidfile: the pidfile or its lock file is a symbolic link, a
+	// directory, another file that is not regular, or one with other names
+	// (hard links); cdaemon never locks such a file.
 	ErrNotPidfile = errors.New("not a regular file with a single name")
 )
+
+// LockFile is the path of the lock file beside a pidfile: the pidfile's
+// path and ".lock". A daemon holds a flock on it for its whole life; it
+// is created with mode 0600, so only the daemon's starter can open it, and
+// so lock it.
+func LockFile(pidfile string) string { return pidfile + ".lock" }
 
 // A PidfileError says why FindDaemon, Signal or Stop did not act, with the
 // pid the file names and the processes that hold its lock.
@@ -65,18 +75,20 @@ type PidfileError struct {
 
 func (e *PidfileError) Error() string {
 	msg := "cdaemon: pidfile " + e.Path + ": "
+	self := slices.Contains(e.Holders, os.Getpid())
 	switch {
-	case errors.Is(e.Err, ErrNotHolder) && e.PID == 0:
-		msg += "it names no pid"
-	case errors.Is(e.Err, ErrNotHolder) && e.PID == 1:
-		msg += "it names pid 1, which is never taken for a daemon"
-	case errors.Is(e.Err, ErrNotHolder) && e.PID == os.Getpid():
+	case errors.Is(e.Err, ErrNotHolder) && self && len(e.Holders) == 1:
 		// The caller's own constructor took the pidfile: CDAEMON_PIDFILE
 		// is in its environment.
-		return "cdaemon: pidfile " + e.Path + ": it names this process, which locked it " +
-			"itself (is CDAEMON_PIDFILE set in its environment?)"
+		return "cdaemon: pidfile " + e.Path + ": its lock is held by this process, which " +
+			"took it itself (is CDAEMON_PIDFILE set in its environment?)"
+	case errors.Is(e.Err, ErrNotHolder) && len(e.Holders) == 1 && e.Holders[0] == 1:
+		return msg + "its lock is held by pid 1, which is never taken for a daemon"
+	case errors.Is(e.Err, ErrNotHolder) && e.PID == 0:
+		msg += "it names no pid, and several processes hold its lock"
 	case errors.Is(e.Err, ErrNotHolder):
-		msg += "it names pid " + strconv.Itoa(e.PID) + ", which does not hold its lock"
+		msg += "it names pid " + strconv.Itoa(e.PID) + ", which does not hold its lock, and " +
+			"several processes do"
 	case e.PID > 0 && errors.Is(e.Err, ErrNotRunning):
 		msg += e.Err.Error() + " (it names pid " + strconv.Itoa(e.PID) + ", which holds no lock on it)"
 	default:
@@ -101,92 +113,161 @@ func pids(list []int) string {
 	return "pids " + strings.Join(s, ", ")
 }
 
-// A Daemon is a running process found by FindDaemon: the holder of a
-// pidfile's lock whose pid the file names. It is held by a pidfd, so
-// Signal and Stop reach that process or none, even once its pid is reused.
-// Close releases it.
+// A Daemon is a running process found by FindDaemon: the holder of the
+// lock on a pidfile's lock file. It is held by a pidfd, so Signal and Stop
+// reach that process or none, even once its pid is reused. Close releases
+// it.
 type Daemon struct {
-	PID     int    // its pid
+	PID     int    // its pid: the process that holds the lock
+	Named   int    // the pid the pidfile names (0: none); PID unless the file was rewritten
 	Pidfile string // the pidfile it was found by, as given to FindDaemon
 
 	pidfd    int
-	dev, ino uint64 // the pidfile's identity when it was found
+	dev, ino uint64       // the lock file's identity when it was found
+	file     *unix.Stat_t // the pidfile's when it was found, or nil
 }
 
 // FindDaemon finds the daemon that runs for the pidfile at path: the
-// process that holds the file's flock and whose pid the file names. The
-// lock may be shared by several processes (a launcher still waiting for
-// its daemon, a child that inherited the descriptor without exec); the one
-// the file names is the daemon, the others are only listed in errors.
-// A program that locked its pidfile in the foreground is found the same
-// way.
+// process that holds the flock on its lock file (LockFile(path)), whatever
+// the pidfile says. The lock may be shared by several processes (a
+// launcher still waiting for its daemon, a child that inherited the
+// descriptor without exec); then the one the pidfile names is the daemon,
+// and the others are only listed in errors. A daemon whose pidfile names
+// another process, a dead one or none is found all the same, with Named
+// saying what the file names. A program that locked its pidfile in the
+// foreground is found the same way.
 //
 // FindDaemon never trusts the pid in the file alone. It fails with:
 //   - an *fs.PathError if path cannot be examined (fs.ErrNotExist: no
-//     pidfile, so nothing runs);
-//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
-//     a file with other names (hard links);
-//   - ErrNotRunning if no process holds the lock (a stale pidfile);
-//   - ErrNotHolder if the lock is held but the file names another pid or
-//     none (a start in progress, or a rewritten file), with the holders;
+//     pidfile and no lock file, so nothing runs);
+//   - ErrNotPidfile if the pidfile or the lock file is a symbolic link,
+//     not a regular file, or a file with other names (hard links);
+//   - ErrNotRunning if no process holds the lock, or there is no lock
+//     file (a stale pidfile);
+//   - ErrNotHolder if several processes hold the lock and the file names
+//     none of them (a start in progress), or only pid 1 or the caller
+//     itself holds it, with the holders;
 //   - ErrHolderHidden if the lock is held by processes this user cannot
-//     see (another user's, without privilege; another pid namespace);
-//   - ErrNotHolder too if the file names pid 1 or the caller itself,
-//     which FindDaemon never returns as a daemon.
+//     see (another user's, without privilege; another pid namespace).
 //
 // The Err* values come wrapped in a *PidfileError.
 func FindDaemon(path string) (*Daemon, error) {
-	fi, err := os.Lstat(path)
+	return findDaemon(path, 3)
+}
+
+// findDaemon is FindDaemon, looking again up to tries times when the
+// process found exits before it is held.
+func findDaemon(path string, tries int) (*Daemon, error) {
+	file, named, err := examinePidfile(path)
 	if err != nil {
 		return nil, err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
-		return nil, &PidfileError{Path: path, Err: ErrNotPidfile}
+	lock, err := examine(LockFile(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		if file == nil {
+			return nil, &fs.PathError{Op: "lstat", Path: path, Err: unix.ENOENT}
+		}
+		return nil, &PidfileError{Path: path, PID: named, Err: ErrNotRunning}
 	}
-	named, err := readPid(path, st)
 	if err != nil {
-		return nil, err
+		return nil, notPidfile(path, err)
+	}
+	// Most often the pid the file names holds the lock: no scan of every
+	// process. Otherwise the scan decides.
+	pid := 0
+	if named > 1 && named != os.Getpid() && holds(named, lock.Dev, lock.Ino) {
+		pid = named
+	}
+	var holders []int
+	if pid == 0 {
+		var hidden bool
+		holders, hidden = lockHolders(lock.Dev, lock.Ino)
+		candidates := slices.DeleteFunc(slices.Clone(holders), func(p int) bool { return p <= 1 || p == os.Getpid() })
+		switch {
+		case len(holders) == 0 && (hidden || lockedInProc(lock.Dev, lock.Ino)):
+			return nil, &PidfileError{Path: path, PID: named, Err: ErrHolderHidden}
+		case len(holders) == 0 && file == nil:
+			// A lock file a stop or a failed removal left, and no pidfile.
+			return nil, &fs.PathError{Op: "lstat", Path: path, Err: unix.ENOENT}
+		case len(holders) == 0:
+			return nil, &PidfileError{Path: path, PID: named, Err: ErrNotRunning}
+		case slices.Contains(candidates, named):
+			pid = named
+		case len(candidates) == 1:
+			pid = candidates[0]
+		default:
+			return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: ErrNotHolder}
+		}
 	}
 	// A pid can be reused between the scan and pidfd_open: open the pidfd
 	// first, then check the process it names holds the lock and is still
 	// alive (so the pid was not reused between the two).
-	fail := func(err error) (*Daemon, error) {
-		holders, hidden := lockHolders(st.Dev, st.Ino)
-		if err == nil {
-			switch {
-			case len(holders) == 0 && (hidden || lockedInProc(st.Dev, st.Ino)):
-				err = ErrHolderHidden
-			case len(holders) == 0:
-				err = ErrNotRunning
-			default:
-				err = ErrNotHolder
-			}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == nil {
+		d := &Daemon{PID: pid, Named: named, Pidfile: path, pidfd: fd, dev: lock.Dev, ino: lock.Ino, file: file}
+		if holds(pid, lock.Dev, lock.Ino) && !d.exited(0) {
+			return d, nil
 		}
-		return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: err}
+		d.Close()
+	} else if !errors.Is(err, unix.ESRCH) {
+		return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: os.NewSyscallError("pidfd_open", err)}
 	}
-	if named <= 1 || named == os.Getpid() {
-		return fail(nil)
+	if tries > 1 {
+		return findDaemon(path, tries-1) // it exited meanwhile: look again
 	}
-	fd, err := unix.PidfdOpen(named, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return fail(nil)
+	return nil, &PidfileError{Path: path, PID: named, Err: ErrNotRunning}
+}
+
+// examinePidfile looks at the pidfile: nil if there is none, else its
+// identity and the pid it names (0 if none).
+func examinePidfile(path string) (*unix.Stat_t, int, error) {
+	st, err := examine(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
 	}
 	if err != nil {
-		return fail(os.NewSyscallError("pidfd_open", err))
+		return nil, 0, notPidfile(path, err)
 	}
-	d := &Daemon{PID: named, Pidfile: path, pidfd: fd, dev: st.Dev, ino: st.Ino}
-	if !holds(named, st.Dev, st.Ino) || d.exited(0) {
-		d.Close()
-		return fail(nil)
+	named, err := readPid(path, st)
+	if err != nil {
+		return nil, 0, err
 	}
-	return d, nil
+	return st, named, nil
+}
+
+// errNotRegular: examine found a file cdaemon never locks.
+var errNotRegular = errors.New("not regular")
+
+// examine lstats path: an *fs.PathError, errNotRegular if it is not a
+// regular file with a single name, else its identity.
+func examine(path string) (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		return nil, errNotRegular
+	}
+	return &st, nil
+}
+
+// notPidfile is the error for what examine found wrong at path, a
+// pidfile or its lock file.
+func notPidfile(pidfile string, err error) error {
+	if !errors.Is(err, errNotRegular) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path != pidfile {
+		return &PidfileError{Path: pidfile, Err: fmt.Errorf("its lock file %s is %w", pe.Path, ErrNotPidfile)}
+	}
+	return &PidfileError{Path: pidfile, Err: ErrNotPidfile}
 }
 
 // readPid reads the pid a pidfile names: decimal digits and a newline, or
 // 0 if it holds anything else. It reads the file it examined (st), without
 // following a link or blocking on a FIFO swapped in meanwhile.
-func readPid(path string, st *syscall.Stat_t) (int, error) {
+func readPid(path string, st *unix.Stat_t) (int, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -298,13 +379,15 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 // Stop stops the daemon: it sends sig (SIGTERM if 0), waits up to timeout
 // for the daemon to exit, sends SIGKILL if it has not and waits for the
 // exit again (timeout, but at least 10 s: SIGKILL cannot be caught, only
-// delayed by a loaded machine). Then it waits, within timeout, until no process
-// holds the pidfile's lock, and removes the pidfile if the path still
-// names the file it found and nobody locked it meanwhile. A new daemon
-// that took the pidfile over once this one was gone (a supervisor
-// restarted it) is neither waited for nor signalled, and keeps its file.
-// killed reports that SIGKILL was needed. A daemon that has already exited
-// counts as stopped.
+// delayed by a loaded machine). Then it waits, within timeout, until no
+// process holds the lock, takes the lock itself and, holding it, removes
+// the pidfile if the path still names the file FindDaemon found, then the
+// lock file if its path still names the file locked. A new daemon that
+// took the files over once this one was gone (a supervisor restarted it)
+// is neither waited for nor signalled, and keeps them. killed reports
+// that SIGKILL was needed. A daemon that has already exited counts as
+// stopped. What the pidfile names plays no part: a process it names that
+// is not the daemon is never signalled.
 //
 // Stop signals only the daemon. It fails with:
 //   - an *os.SyscallError if a signal cannot be sent (EPERM);
@@ -312,7 +395,7 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 //     processes still hold the lock (children it forked without exec);
 //   - an error saying the daemon survived SIGKILL (a process stuck in the
 //     kernel);
-//   - an *fs.PathError if the pidfile cannot be removed.
+//   - an *fs.PathError if the pidfile or the lock file cannot be removed.
 func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, err error) {
 	if sig == 0 {
 		sig = unix.SIGTERM
@@ -334,16 +417,16 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 	}
 	// The daemon is gone; a launcher still waiting for it exits on its
 	// own, a child that inherited the lock may not. A new daemon that took
-	// the file over (a supervisor restarted it) is not ours to wait for.
+	// the files over (a supervisor restarted it) is not ours to wait for.
 	// Most often the lock was the daemon's alone: taking it ourselves
-	// says so at once, and the file is removed under it; only a lock
+	// says so at once, and the files are removed under it; only a lock
 	// still held sends us looking through every process's descriptors.
 	deadline := time.Now().Add(timeout)
 	want := &unix.Stat_t{Dev: d.dev, Ino: d.ino}
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
-		_, err := removeUnlocked(d.Pidfile, want)
+		_, err := removeUnlocked(d.Pidfile, want, d.file)
 		if errors.Is(err, ErrNotPidfile) {
-			return killed, nil // another file at the path now
+			return killed, nil // another lock file at the path now
 		}
 		if !errors.Is(err, ErrLocked) {
 			return killed, err // removed, or it could not be
@@ -352,8 +435,8 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		if len(holders) == 0 {
 			return killed, nil // held where we cannot see: not ours to remove
 		}
-		if st, err := os.Lstat(d.Pidfile); err == nil {
-			named, _ := readPid(d.Pidfile, st.Sys().(*syscall.Stat_t))
+		if st, err := examine(d.Pidfile); err == nil {
+			named, _ := readPid(d.Pidfile, st)
 			if named != d.PID && slices.Contains(holders, named) {
 				return killed, nil
 			}
@@ -387,52 +470,78 @@ func (d *Daemon) exited(timeout time.Duration) bool {
 	}
 }
 
-// RemoveStalePidfile removes the pidfile at path if no process holds its
-// lock: what a daemon that exited leaves behind. It takes the lock itself
-// while it removes the file, so a start that tries to take the file over
-// meanwhile is refused as already running (and the next one creates a new
-// file), and it never removes a file a daemon holds. removed is false if
-// there was no file. It fails with:
+// RemoveStalePidfile removes the pidfile at path and its lock file if no
+// process holds the lock: what a daemon that exited leaves behind. It
+// takes the lock itself while it removes them (creating the lock file,
+// mode 0600, if a pidfile has none), so a start that tries to take the
+// files over meanwhile is refused as already running (and the next one
+// creates new files), and it never removes a file a daemon holds. removed
+// is false if there was no file. It fails with:
 //   - ErrLocked (in a *PidfileError) if a process holds the lock;
-//   - ErrNotPidfile if path is a symbolic link, not a regular file, or
-//     a file with other names (hard links);
-//   - an *fs.PathError if the file cannot be opened, locked or removed.
+//   - ErrNotPidfile if the pidfile or the lock file is a symbolic link,
+//     not a regular file, or a file with other names (hard links);
+//   - an *fs.PathError if a file cannot be opened, locked or removed.
 func RemoveStalePidfile(path string) (removed bool, err error) {
-	return removeUnlocked(path, nil)
+	file, err := examine(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		file = nil
+	} else if err != nil {
+		return false, notPidfile(path, err)
+	}
+	return removeUnlocked(path, nil, file)
 }
 
-// removeUnlocked removes path under its lock, if it is the file want
-// (dev and inode; any regular file if nil).
-func removeUnlocked(path string, want *unix.Stat_t) (bool, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+// removeUnlocked removes the pidfile path and its lock file, holding the
+// lock: the pidfile if it is still file (none if nil), the lock file if it
+// is want (dev and inode; any regular file if nil, and then one is made if
+// there is none and file is not nil).
+func removeUnlocked(path string, want, file *unix.Stat_t) (bool, error) {
+	lock := LockFile(path)
+	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, err := unix.Open(lock, flags, 0)
+	if err == unix.ENOENT && want == nil && file != nil {
+		fd, err = unix.Open(lock, flags|unix.O_CREAT|unix.O_EXCL, 0o600)
+		if err == unix.EEXIST {
+			fd, err = unix.Open(lock, flags, 0)
+		}
+	}
 	if err == unix.ENOENT {
 		return false, nil
 	}
 	if err == unix.ELOOP {
-		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
+		return false, notPidfile(path, &fs.PathError{Op: "open", Path: lock, Err: errNotRegular})
 	}
 	if err != nil {
-		return false, &fs.PathError{Op: "open", Path: path, Err: err}
+		return false, &fs.PathError{Op: "open", Path: lock, Err: err}
 	}
 	defer unix.Close(fd)
 	var st, now unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return false, &fs.PathError{Op: "fstat", Path: path, Err: err}
+		return false, &fs.PathError{Op: "fstat", Path: lock, Err: err}
 	}
 	same := func(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 || (want != nil && !same(&st, want)) {
-		return false, &PidfileError{Path: path, Err: ErrNotPidfile}
+		return false, notPidfile(path, &fs.PathError{Op: "open", Path: lock, Err: errNotRegular})
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
 		return false, &PidfileError{Path: path, Err: ErrLocked}
 	} else if err != nil {
-		return false, &fs.PathError{Op: "flock", Path: path, Err: err}
+		return false, &fs.PathError{Op: "flock", Path: lock, Err: err}
 	}
-	if unix.Lstat(path, &now) != nil || !same(&now, &st) {
+	if unix.Lstat(lock, &now) != nil || !same(&now, &st) {
 		return false, nil // removed or replaced meanwhile
 	}
-	if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
-		return false, &fs.PathError{Op: "remove", Path: path, Err: err}
+	// The pidfile first, then the lock: a start that comes between finds
+	// the lock file gone or held, never a pidfile without its lock.
+	removed := false
+	if file != nil && unix.Lstat(path, &now) == nil && same(&now, file) {
+		if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
+			return false, &fs.PathError{Op: "remove", Path: path, Err: err}
+		}
+		removed = true
+	}
+	if err := unix.Unlink(lock); err != nil && err != unix.ENOENT {
+		return removed, &fs.PathError{Op: "remove", Path: lock, Err: err}
 	}
 	return true, nil
 }

@@ -3,8 +3,10 @@
  *
  * Owns step 5 but the pidfile: CDAEMON_STDIN/STDOUT/STDERR/LOG opened
  * (FIFOs without blocking), CDAEMON_CHDIR and CDAEMON_CHROOT opened and
- * checked, the rules for a directory others can write to (check_dir,
- * check_file: sticky, no symlink followed, our own file with one name),
+ * checked, the rules for a directory others can write to (shared_dir,
+ * check_dir, check_file, check_stat, refuse_link: sticky, no symlink
+ * followed, our own file with one name), which the pidfile, its lock file
+ * and unix socket paths follow too,
  * and the absolute paths Info() and ReopenLogs() report. Also the small
  * helpers other files share: each_number (a /proc directory walked
  * without allocation), split_path, absolute.
@@ -93,7 +95,7 @@ const char *split_path(const char *path, char *dir)
 
 /* The directory path is in, looked at (zeroed if it cannot be: the open
  * that follows then says why). */
-static void stat_parent(const char *path, struct stat *st)
+void stat_parent(const char *path, struct stat *st)
 {
 	char dir[PATH_MAX];
 	split_path(path, dir);
@@ -102,20 +104,39 @@ static void stat_parent(const char *path, struct stat *st)
 }
 
 /*
- * A file in a directory anyone may write to is trusted only if it is the
- * one we open. So there: refuse a directory without the sticky bit (anyone
- * could replace the file); never follow a symbolic link (anyone could
- * point it at a file of ours); refuse a file someone else owns, or one
- * with other names (hard links), unless this start created it.
+ * A file in a directory someone else may write to is trusted only if it is
+ * the one we open. A directory is shared when a uid other than ours (the
+ * euid) and root owns it, or its group or others may write to it: they can
+ * put a file of their choosing, or a symbolic link to one of ours, at the
+ * name we are about to open as root. So there: never follow a symbolic
+ * link at the last component; refuse a file someone else owns, or one with
+ * other names (hard links), unless this start created it. And a directory
+ * anyone can write to must be sticky (check_dir): anyone could replace the
+ * file between two opens. The pidfile, its lock file, the logs, the stdio
+ * targets and unix socket paths all follow these rules.
  */
-static int shared_dir(const struct stat *dir)
+int shared_dir(const struct stat *dir)
 {
-	return dir->st_mode & S_IWOTH;
+	return (dir->st_mode & (S_IWGRP | S_IWOTH)) ||
+	       (dir->st_uid != geteuid() && dir->st_uid != 0);
+}
+
+/* Who else may write to a shared directory, for a refusal: anyone, its
+ * owner, or its group. */
+const char *shared_why(const struct stat *dir, char *buf, size_t size)
+{
+	if (dir->st_mode & S_IWOTH)
+		snprintf(buf, size, "a directory anyone can write to");
+	else if (dir->st_uid != geteuid() && dir->st_uid != 0)
+		snprintf(buf, size, "a directory owned by uid %lu", (unsigned long)dir->st_uid);
+	else
+		snprintf(buf, size, "a directory group %lu can write to", (unsigned long)dir->st_gid);
+	return buf;
 }
 
 void check_dir(const char *var, const char *path, const struct stat *dir)
 {
-	if (shared_dir(dir) && !(dir->st_mode & S_ISVTX))
+	if ((dir->st_mode & S_IWOTH) && !(dir->st_mode & S_ISVTX))
 		bail(CDAEMON_EX_CANTCREAT,
 		     "%s: refusing %s: its directory is writable by anyone and not sticky, so anyone "
 		     "could replace the file",
@@ -128,17 +149,29 @@ void check_file(const char *var, const char *path, int fd, const struct stat *di
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
-	if (!shared_dir(dir) || created || !S_ISREG(st.st_mode))
+	check_stat(var, path, &st, dir, created);
+}
+
+void check_stat(const char *var, const char *path, const struct stat *st, const struct stat *dir,
+		int created)
+{
+	char why[64];
+	if (!shared_dir(dir) || created || !(S_ISREG(st->st_mode) || S_ISSOCK(st->st_mode)))
 		return;
-	if (st.st_uid != geteuid())
+	if (st->st_uid != geteuid())
+		bail(CDAEMON_EX_CANTCREAT, "%s: refusing %s: owned by uid %lu, in %s", var, quote(path),
+		     (unsigned long)st->st_uid, shared_why(dir, why, sizeof why));
+	if (st->st_nlink != 1)
 		bail(CDAEMON_EX_CANTCREAT,
-		     "%s: refusing %s: owned by uid %lu, in a directory anyone can write to", var,
-		     quote(path), (unsigned long)st.st_uid);
-	if (st.st_nlink != 1)
-		bail(CDAEMON_EX_CANTCREAT,
-		     "%s: refusing %s: it has %lu hard links (other names for the same file), in a "
-		     "directory anyone can write to",
-		     var, quote(path), (unsigned long)st.st_nlink);
+		     "%s: refusing %s: it has %lu hard links (other names for the same file), in %s",
+		     var, quote(path), (unsigned long)st->st_nlink, shared_why(dir, why, sizeof why));
+}
+
+_Noreturn void refuse_link(const char *var, const char *path, const struct stat *dir)
+{
+	char why[64];
+	bail(CDAEMON_EX_CANTCREAT, "%s: refusing %s: it is a symbolic link, in %s", var, quote(path),
+	     shared_why(dir, why, sizeof why));
 }
 
 /* A log this start created goes into the registry (created.c): a start
@@ -192,9 +225,7 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: a FIFO with no reader", var,
 		     quote(path));
 	if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW))
-		bail(CDAEMON_EX_CANTCREAT,
-		     "%s: refusing %s: it is a symbolic link, in a directory anyone can write to", var,
-		     quote(path));
+		refuse_link(var, path, &dir);
 	if (fd < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot open %s: %s", var, quote(path), strerror(errno));
 	if (created)

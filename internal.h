@@ -162,9 +162,16 @@ void fill_std_fds(void) CDAEMON_SYM(fill_std_fds);
 int each_number(const char *path, int (*fn)(long n, void *arg), void *arg)
 	CDAEMON_SYM(each_number);
 const char *split_path(const char *path, char *dir) CDAEMON_SYM(split_path);
+void stat_parent(const char *path, struct stat *st) CDAEMON_SYM(stat_parent);
+int shared_dir(const struct stat *dir) CDAEMON_SYM(shared_dir);
+const char *shared_why(const struct stat *dir, char *buf, size_t size) CDAEMON_SYM(shared_why);
 void check_dir(const char *var, const char *path, const struct stat *dir) CDAEMON_SYM(check_dir);
 void check_file(const char *var, const char *path, int fd, const struct stat *dir, int created)
 	CDAEMON_SYM(check_file);
+void check_stat(const char *var, const char *path, const struct stat *st, const struct stat *dir,
+		int created) CDAEMON_SYM(check_stat);
+_Noreturn void refuse_link(const char *var, const char *path, const struct stat *dir)
+	CDAEMON_SYM(refuse_link);
 void open_stdio(const struct config *c, struct files *f) CDAEMON_SYM(open_stdio);
 int open_dir(const struct config *c) CDAEMON_SYM(open_dir);
 int open_root(const struct config *c) CDAEMON_SYM(open_root);
@@ -194,16 +201,21 @@ void settle_created(void) CDAEMON_SYM(settle_created);
 
 /* pidfile.c: the pidfile handle (launcher, middle, daemon) */
 struct pidfh {
-	int fd;                 /* open read-only and locked, or -1 */
-	int wfd;                /* open for writing the pid (never kept by the daemon), or -1 */
-	int dirfd;              /* its directory (O_PATH), or -1 */
-	char name[PATH_MAX];    /* its name in dirfd */
-	dev_t dev;
-	ino_t ino;
-	int created;            /* this start created it (it may then skip some checks) */
+	int fd;                 /* the lock file, open read-only and locked, or -1 */
+	int wfd;                /* the pidfile, open for writing the pid (never kept by the daemon), or -1 */
+	int dirfd;              /* their directory (O_PATH), or -1 */
+	char name[PATH_MAX];    /* the pidfile's name in dirfd */
+	char lock[PATH_MAX];    /* the lock file's: name and ".lock" */
+	dev_t dev, ldev;        /* the pidfile's and the lock file's identity */
+	ino_t ino, lino;
+	int created;            /* this start created the pidfile (it may then skip some checks) */
 };
 extern struct pidfh pidfile CDAEMON_SYM(pidfile);
 void pidfile_open(const char *path) CDAEMON_SYM(pidfile_open);
+int pidfile_take(const char *path, const char *name, int flags, mode_t mode,
+		 const struct stat *dir, int *created, struct stat *st) CDAEMON_SYM(pidfile_take);
+void pidfile_check(const char *path, int fd, const struct stat *st, const struct stat *dir,
+		   int created) CDAEMON_SYM(pidfile_check);
 int pidfile_write(pid_t pid) CDAEMON_SYM(pidfile_write);
 void pidfile_settle(void) CDAEMON_SYM(pidfile_settle);
 

@@ -85,12 +85,13 @@ func inRoot(path string) (string, error) {
 
 // openLog opens a log file as the constructor does (files.c's
 // open_target): write-only, appending, created with mode 0640 whatever the
-// umask; never blocking on a FIFO with no reader; and, in a directory
-// anyone may write to, only a file that is the one it opens: the directory
-// must be sticky, a symbolic link is not followed, and a file someone else
-// owns or with other names (hard links) is refused unless this call created
-// it. The descriptor is above 2 and close-on-exec; created reports that
-// the file did not exist.
+// umask; never blocking on a FIFO with no reader; and, in a shared
+// directory (one a uid other than ours and root owns, or that its group or
+// others may write to), only a file that is the one it opens: a symbolic
+// link is not followed, and a file someone else owns or with other names
+// (hard links) is refused unless this call created it; a directory anyone
+// may write to must be sticky. The descriptor is above 2 and close-on-exec;
+// created reports that the file did not exist.
 func openLog(path string) (fd int, created bool, err error) {
 	refuse := func(why string) (int, bool, error) {
 		return -1, false, &fs.PathError{Op: "reopen", Path: path, Err: errors.New("refusing: " + why)}
@@ -99,8 +100,8 @@ func openLog(path string) (fd int, created bool, err error) {
 	if unix.Stat(filepath.Dir(path), &dir) != nil {
 		dir = unix.Stat_t{} // the open below says why
 	}
-	shared := dir.Mode&unix.S_IWOTH != 0
-	if shared && dir.Mode&unix.S_ISVTX == 0 {
+	why, shared := sharedDir(&dir)
+	if dir.Mode&unix.S_IWOTH != 0 && dir.Mode&unix.S_ISVTX == 0 {
 		return refuse("its directory is writable by anyone and not sticky, so anyone could replace the file")
 	}
 	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
@@ -116,7 +117,7 @@ func openLog(path string) (fd int, created bool, err error) {
 	case err == unix.ENXIO:
 		err = errors.New("a FIFO with no reader")
 	case err == unix.ELOOP && shared:
-		return refuse("it is a symbolic link, in a directory anyone can write to")
+		return refuse("it is a symbolic link, in " + why)
 	}
 	if err != nil {
 		return -1, false, &fs.PathError{Op: "reopen", Path: path, Err: err}
@@ -135,11 +136,11 @@ func openLog(path string) (fd int, created bool, err error) {
 	if shared && !created && st.Mode&unix.S_IFMT == unix.S_IFREG {
 		if int(st.Uid) != unix.Geteuid() {
 			unix.Close(fd)
-			return refuse(fmt.Sprintf("owned by uid %d, in a directory anyone can write to", st.Uid))
+			return refuse(fmt.Sprintf("owned by uid %d, in %s", st.Uid, why))
 		}
 		if st.Nlink != 1 {
 			unix.Close(fd)
-			return refuse(fmt.Sprintf("it has %d hard links (other names for the same file), in a directory anyone can write to", st.Nlink))
+			return refuse(fmt.Sprintf("it has %d hard links (other names for the same file), in %s", st.Nlink, why))
 		}
 	}
 	if created {
@@ -164,4 +165,19 @@ func openLog(path string) (fd int, created bool, err error) {
 		fd = nfd
 	}
 	return fd, created, nil
+}
+
+// sharedDir reports whether a directory is shared, as cdaemon.c's
+// shared_dir decides: a uid other than the euid and root owns it, or its
+// group or others may write to it; why names who, for a refusal.
+func sharedDir(dir *unix.Stat_t) (why string, shared bool) {
+	switch euid := uint32(unix.Geteuid()); {
+	case dir.Mode&unix.S_IWOTH != 0:
+		return "a directory anyone can write to", true
+	case dir.Uid != euid && dir.Uid != 0:
+		return fmt.Sprintf("a directory owned by uid %d", dir.Uid), true
+	case dir.Mode&unix.S_IWGRP != 0:
+		return fmt.Sprintf("a directory group %d can write to", dir.Gid), true
+	}
+	return "", false
 }

@@ -3,7 +3,9 @@
  *
  * Owns step 5a: descriptors 3 .. 3+n-1 held before anything else is
  * opened, each address bound and listening at its final descriptor, a
- * stale unix socket file replaced, and the addresses as bound recorded for
+ * stale unix socket file replaced (in a directory others can write to,
+ * only a socket of the starting user's with one name: files.c's rules),
+ * and the addresses as bound recorded for
  * Info() (cdaemon_listeners). A socket file it made is noted in created.c.
  *
  * Runs in: the launcher (and a foreground run), as the starting user,
@@ -114,6 +116,26 @@ static int stale_socket(const struct sockaddr_un *un, socklen_t len)
 	return r < 0 && errno == ECONNREFUSED;
 }
 
+/* A unix socket path in a shared directory (files.c's shared_dir): the
+ * file there may be someone else's. Never bind over, or unlink as stale,
+ * a symbolic link, a socket someone else owns or one with other names. */
+static void check_socket_path(const struct listen_addr *l)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
+	char path[sizeof un->sun_path + 1];
+	struct stat dir, st;
+	if (l->addr.ss_family != AF_UNIX || !un->sun_path[0])
+		return;
+	memcpy(path, un->sun_path, sizeof un->sun_path);
+	path[sizeof un->sun_path] = 0;
+	stat_parent(path, &dir);
+	if (!shared_dir(&dir) || lstat(path, &st) < 0)
+		return;
+	if (S_ISLNK(st.st_mode))
+		refuse_link("CDAEMON_LISTEN", l->text, &dir);
+	check_stat("CDAEMON_LISTEN", l->text, &st, &dir, 0);
+}
+
 /* A listening socket for l, or -1 with errno; *made: it created a file. */
 static int bind_one(const struct listen_addr *l, mode_t mask, int *made)
 {
@@ -199,6 +221,7 @@ void bind_listeners(const struct config *c)
 {
 	for (int i = 0; i < c->nlisten; i++) {
 		const struct listen_addr *l = &c->listen[i];
+		check_socket_path(l);
 		int made, fd = bind_one(l, c->umask, &made);
 		if (fd < 0 && errno == EADDRINUSE)
 			bail(CDAEMON_EX_TEMPFAIL, "CDAEMON_LISTEN: %s is in use", quote(l->text));

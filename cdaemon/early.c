@@ -24,13 +24,14 @@
  *     takes them: -f v, -f=v, --f, "--"), where D is a positive duration
  *     and SIG a signal name or number 1..64. Every usage error and -h
  *     goes to Go.
- *   - no pidfile (lstat: ENOENT): status 3, stop 0 ("not running"),
- *     reload 7;
+ *   - no pidfile and no lock file (lstat: ENOENT): status 3, stop 0
+ *     ("not running"), reload 7;
  *   - the pidfile names a process (not 1, not this one) that holds the
- *     pidfile's flock (its /proc/PID/fdinfo shows it), held by a pidfd:
- *     status 0, reload SIGHUP, stop: the signal, a wait for the exit on
- *     the pidfd with poll, SIGKILL after -timeout, then the pidfile
- *     removed under its lock (Daemon.Stop's rules, including the wait for
+ *     flock on the lock file beside it, PIDFILE.lock (its
+ *     /proc/PID/fdinfo shows it), held by a pidfd: status 0, reload
+ *     SIGHUP, stop: the signal, a wait for the exit on the pidfd with
+ *     poll, SIGKILL after -timeout, then the pidfile and the lock file
+ *     removed under the lock (Daemon.Stop's rules, including the wait for
  *     other lock holders and its messages).
  * Go gets: a stale pidfile, one naming another process than the holder or
  * none, a symbolic link or hard-linked file, a holder this user cannot
@@ -520,9 +521,19 @@ static const char *pid_list(const struct pids *h, char *buf, size_t size)
 struct daemon {
 	long pid;
 	int pidfd;
-	dev_t dev;
+	dev_t dev;   /* the lock file's */
 	ino_t ino;
+	dev_t fdev;  /* the pidfile's */
+	ino_t fino;
 };
+
+/* The lock file beside a pidfile (control.go's LockFile), or NULL if the
+ * name is too long. */
+static const char *lock_file(const char *path, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s.lock", path);
+	return n < 0 || (size_t)n >= size ? NULL : buf;
+}
 
 /* Has the process exited within timeout_ns (0: now)? control.go's exited:
  * poll on the pidfd, which is readable once the process has exited. */
@@ -550,10 +561,19 @@ static int exited(int pidfd, long long timeout_ns)
  */
 static int find_daemon(const char *path, struct daemon *d)
 {
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+	struct stat st, lk;
+	char buf[PATH_MAX + 8];
+	const char *lock = lock_file(path, buf, sizeof buf);
+	if (!lock)
+		return -1;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return -1;
+		return lstat(lock, &lk) < 0 && errno == ENOENT ? 0 : -1;
+	}
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return -1;
+	if (lstat(lock, &lk) < 0 || !S_ISREG(lk.st_mode) || lk.st_nlink != 1)
 		return -1;
 	long named = read_pid(path, &st);
 	if (named <= 1 || named == getpid())
@@ -563,11 +583,12 @@ static int find_daemon(const char *path, struct daemon *d)
 		return -1;
 	/* The pidfd first, then the lock and the exit: the pid was not reused
 	 * between the two if the process it names holds the lock and lives. */
-	if (holds(named, st.st_dev, st.st_ino) != 1 || exited(fd, 0)) {
+	if (holds(named, lk.st_dev, lk.st_ino) != 1 || exited(fd, 0)) {
 		close(fd);
 		return -1;
 	}
-	*d = (struct daemon){ .pid = named, .pidfd = fd, .dev = st.st_dev, .ino = st.st_ino };
+	*d = (struct daemon){ .pid = named, .pidfd = fd, .dev = lk.st_dev, .ino = lk.st_ino,
+			      .fdev = st.st_dev, .fino = st.st_ino };
 	return 1;
 }
 
@@ -630,25 +651,28 @@ static int stop_failed(int e, const char *fmt, ...)
 }
 
 /*
- * control.go's removeUnlocked(path, want): 0 removed or not ours to
- * remove (gone, replaced, a link), 1 locked by someone, -1 failed
- * (reported, *status set).
+ * control.go's removeUnlocked(path, want, file): holding the lock, the
+ * pidfile if it is still the one found, then the lock file. 0 removed or
+ * not ours to remove (gone, replaced, a link), 1 locked by someone, -1
+ * failed (reported, *status set).
  */
 static int remove_unlocked(const char *path, const struct daemon *d, int *status)
 {
 	struct stat st, now;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 && (errno == ENOENT || errno == ELOOP))
+	char buf[PATH_MAX + 8];
+	const char *lock = lock_file(path, buf, sizeof buf);
+	int fd = lock ? open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY) : -1;
+	if (fd < 0 && (!lock || errno == ENOENT || errno == ELOOP))
 		return 0;
 	if (fd < 0) {
 		int e = errno;
-		*status = stop_failed(e, "open %s: %s", path, goerr(e));
+		*status = stop_failed(e, "open %s: %s", lock, goerr(e));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		*status = stop_failed(e, "fstat %s: %s", path, goerr(e));
+		*status = stop_failed(e, "fstat %s: %s", lock, goerr(e));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_dev != d->dev || st.st_ino != d->ino) {
@@ -660,14 +684,23 @@ static int remove_unlocked(const char *path, const struct daemon *d, int *status
 		close(fd);
 		if (e == EWOULDBLOCK)
 			return 1;
-		*status = stop_failed(e, "flock %s: %s", path, goerr(e));
+		*status = stop_failed(e, "flock %s: %s", lock, goerr(e));
 		return -1;
 	}
 	int r = 0;
-	if (lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+	if (lstat(lock, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		close(fd);
+		return 0; /* removed or replaced meanwhile */
+	}
+	if (lstat(path, &now) == 0 && now.st_dev == d->fdev && now.st_ino == d->fino &&
 	    unlink(path) < 0 && errno != ENOENT) {
 		int e = errno;
 		*status = stop_failed(e, "remove %s: %s", path, goerr(e));
+		r = -1;
+	}
+	if (r == 0 && unlink(lock) < 0 && errno != ENOENT) {
+		int e = errno;
+		*status = stop_failed(e, "remove %s: %s", lock, goerr(e));
 		r = -1;
 	}
 	close(fd);
@@ -680,13 +713,12 @@ static int cmd_stop(const struct cmdline *c)
 	char dur[40], sbuf[32];
 	switch (find_daemon(c->path, &d)) {
 	case 0: {
-		/* RemoveStalePidfile: nothing to remove if it is still absent. */
-		int fd = open(c->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-		if (fd >= 0 || errno != ENOENT) {
-			if (fd >= 0)
-				close(fd);
-			return -1; /* it appeared meanwhile: Go decides */
-		}
+		/* RemoveStalePidfile: nothing to remove if both are still absent. */
+		struct stat st;
+		char buf[PATH_MAX + 8];
+		if (lstat(c->path, &st) == 0 || errno != ENOENT ||
+		    lstat(lock_file(c->path, buf, sizeof buf), &st) == 0 || errno != ENOENT)
+			return -1; /* one appeared meanwhile: Go decides */
 		out(1, "%s: not running\n", c->path);
 		return EX_OK;
 	}

@@ -1,7 +1,8 @@
 package main
 
 // status, stop and reload: thin over cdaemon.FindDaemon, mapping its
-// outcomes to LSB exit statuses.
+// outcomes to LSB exit statuses. They act on the process that holds the
+// daemon's lock, whatever pid the pidfile names.
 
 import (
 	"errors"
@@ -26,8 +27,15 @@ func cmdStatus(args []string, stdout io.Writer) (int, error) {
 	d, err := cdaemon.FindDaemon(path)
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "%s: running, pid %d\n", path, d.PID)
-		d.Close()
+		defer d.Close()
+		switch {
+		case d.Named == d.PID:
+			fmt.Fprintf(stdout, "%s: running, pid %d\n", path, d.PID)
+		case d.Named == 0:
+			fmt.Fprintf(stdout, "%s: running, pid %d, which holds its lock (the pidfile names no pid)\n", path, d.PID)
+		default:
+			fmt.Fprintf(stdout, "%s: running, pid %d, which holds its lock (the pidfile names pid %d)\n", path, d.PID, d.Named)
+		}
 		return exitOK, nil
 	case errors.Is(err, fs.ErrNotExist):
 		fmt.Fprintf(stdout, "%s: not running (no pidfile)\n", path)

@@ -144,9 +144,11 @@ func TestFindDaemonNotRunning(t *testing.T) {
 	requireAlive(t, other)
 }
 
-// A daemon that rewrites its pidfile (it keeps a descriptor on it, and may
-// run with fewer privileges than whoever stops it) cannot aim Signal or
-// Stop at another process: the pid the file names must hold the lock.
+// A daemon that rewrites its pidfile (one that runs as the file's owner
+// can, by its path) cannot aim Signal or Stop at another process: the
+// daemon found is the process that holds the lock, whatever the file
+// names, and Named says what it names. Stop stops the holder and leaves
+// the named process alone.
 func TestRewrittenPidfileNotTrusted(t *testing.T) {
 	t.Parallel()
 	for _, named := range []string{"another process", "pid 1", "garbage"} {
@@ -156,18 +158,21 @@ func TestRewrittenPidfileNotTrusted(t *testing.T) {
 			if named == "another process" {
 				target = victim(t)
 			}
-			_, rep, pidfile := startCtl(t, nil, "-write-pid", strconv.Itoa(target))
+			r, rep, pidfile := startCtl(t, nil, "-write-pid", strconv.Itoa(target))
 			d, err := cdaemon.FindDaemon(pidfile)
-			require.ErrorIs(t, err, cdaemon.ErrNotHolder)
-			assert.Nil(t, d)
-			pe := pidfileError(t, err)
-			assert.Equal(t, max(target, 0), pe.PID)
-			assert.Equal(t, []int{rep.PID}, pe.Holders, "the error says who holds the lock")
+			require.NoError(t, err)
+			defer d.Close()
+			assert.Equal(t, rep.PID, d.PID, "the lock's holder")
+			assert.Equal(t, max(target, 0), d.Named, "the pid the file names")
+			killed, err := d.Stop(0, hang)
+			require.NoError(t, err)
+			assert.False(t, killed)
+			r.WaitExit(t, rep.PID)
 			if target > 1 {
 				requireAlive(t, target)
 			}
-			requireAlive(t, rep.PID)
-			assert.FileExists(t, pidfile)
+			assert.NoFileExists(t, pidfile)
+			assert.NoFileExists(t, cdaemon.LockFile(pidfile))
 		})
 	}
 }

@@ -155,6 +155,32 @@ func TestReopenLogs(t *testing.T) {
 			})
 		}
 	})
+
+	// The same in a directory the service user owns or its group may
+	// write to: a symbolic link it planted there after the start is not
+	// followed by a daemon still running as root.
+	t.Run("directory another user can write to", func(t *testing.T) {
+		t.Parallel()
+		needRoot(t)
+		for _, d := range sharedDirs {
+			t.Run(d.name, func(t *testing.T) {
+				t.Parallel()
+				dir := filepath.Join(t.TempDir(), "shared")
+				require.NoError(t, os.Mkdir(dir, 0o755))
+				d.make(t, dir)
+				log := filepath.Join(dir, "d.log")
+				victim := filepath.Join(t.TempDir(), "victim")
+				require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+				_, rep, _ := startCtl(t, []string{"CDAEMON_LOG=" + log})
+				require.NoError(t, os.Rename(log, log+".1"))
+				require.NoError(t, os.Symlink(victim, log))
+				require.NoError(t, os.Lchown(log, nobody, nogroup))
+				require.NoError(t, syscall.Kill(rep.PID, syscall.SIGHUP))
+				hasLines(t, log+".1", "reopen failed: reopen "+log+": refusing: it is a symbolic link, in "+d.why+"\n")
+				assert.Equal(t, "precious\n", readFile(t, victim))
+			})
+		}
+	})
 }
 
 // After a privilege drop (CDAEMON_USER) the daemon reopens its log as the

@@ -184,6 +184,8 @@ func TestPidfileRemovedWhenStartFails(t *testing.T) {
 			r.RequireGone(t)
 			_, err := os.Lstat(path)
 			assert.True(t, os.IsNotExist(err), "the pidfile is left after a failed start")
+			_, err = os.Lstat(path + ".lock")
+			assert.True(t, os.IsNotExist(err), "the lock file is left after a failed start")
 		})
 	}
 }
@@ -207,8 +209,9 @@ func TestPidfileInForeground(t *testing.T) {
 	assert.Equal(t, path, rep.Info.Pidfile)
 	fds := procFDs(t, first.Launcher)
 	locked := 0
-	for _, fd := range fds {
-		if fd.Target == path {
+	for n, fd := range fds {
+		assert.NotEqual(t, path, fd.Target, "fd %d on the pidfile: only the lock file stays open", n)
+		if fd.Target == path+".lock" {
 			locked++
 		}
 	}

@@ -589,11 +589,11 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// A daemon that dropped its privileges keeps its pidfile locked through a
-// read-only descriptor: it cannot rewrite the file its root launcher made
-// (and that root's tools, `kill $(cat pidfile)`, systemd's PIDFile=,
-// start-stop-daemon, trust) to aim them at another process. In the
-// daemon and in the foreground.
+// A daemon that dropped its privileges keeps its lock through a read-only
+// descriptor on the lock file (root's, 0600), and none on the pidfile: it
+// cannot rewrite the file its root launcher made (and that root's tools,
+// `kill $(cat pidfile)`, systemd's PIDFile=, start-stop-daemon, trust) to
+// aim them at another process. In the daemon and in the foreground.
 func TestPidfileReadOnlyAfterDrop(t *testing.T) {
 	t.Parallel()
 	needRoot(t)
@@ -616,17 +616,22 @@ func TestPidfileReadOnlyAfterDrop(t *testing.T) {
 			require.NoError(t, err)
 			var held []int
 			for n, fd := range procFDs(t, rep.PID) {
-				if fd.Target != resolved {
+				assert.NotEqual(t, resolved, fd.Target, "fd %d on the pidfile", n)
+				if fd.Target != resolved+".lock" {
 					continue
 				}
 				held = append(held, n)
 				assert.Equal(t, os.O_RDONLY, fd.Flags&syscall.O_ACCMODE,
-					"fd %d on the pidfile must be read-only (flags %#o)", n, fd.Flags)
+					"fd %d on the lock file must be read-only (flags %#o)", n, fd.Flags)
 				info := readFile(t, fmt.Sprintf("/proc/%d/fdinfo/%d", rep.PID, n))
 				assert.Contains(t, info, "FLOCK", "fd %d holds the lock", n)
 			}
-			assert.Len(t, held, 1, "one descriptor on the pidfile")
+			assert.Len(t, held, 1, "one descriptor on the lock file")
 			assert.Equal(t, fmt.Sprintf("%d\n", rep.PID), readFile(t, pidfile))
+			lock, err := os.Stat(pidfile + ".lock")
+			require.NoError(t, err)
+			assert.Equal(t, uint32(0), lock.Sys().(*syscall.Stat_t).Uid, "the lock file is root's")
+			assert.Equal(t, os.FileMode(0o600), lock.Mode().Perm(), "only root can open the lock file")
 		})
 	}
 }

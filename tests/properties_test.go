@@ -51,7 +51,7 @@ func TestPtyNotAcquired(t *testing.T) {
 }
 
 // 6. No inherited descriptor survives, whatever its kind or number, except
-// those in CDAEMON_KEEP_FDS; the pidfile's stays, close-on-exec, and the
+// those in CDAEMON_KEEP_FDS; the lock file's stays, close-on-exec, and the
 // status pipe is gone once the launcher was released.
 func TestInheritedFDsClosed(t *testing.T) {
 	t.Parallel()
@@ -108,17 +108,17 @@ func TestInheritedFDsClosed(t *testing.T) {
 				"inherited fd %d (%s) survives as fd %d", 3+i, fd.Target, n)
 		}
 	}
-	pidfile, err := os.Stat(filepath.Join(r.Dir, "p.pid"))
+	lock, err := os.Stat(filepath.Join(r.Dir, "p.pid.lock"))
 	require.NoError(t, err)
 	found := false
 	for n, fd := range fds {
 		assert.False(t, strings.HasPrefix(fd.Target, "pipe:"), "fd %d is a pipe: the status pipe was not closed", n)
-		if fd.Info != nil && os.SameFile(pidfile, fd.Info) {
+		if fd.Info != nil && os.SameFile(lock, fd.Info) {
 			found = true
-			assert.NotZero(t, fd.Flags&unix.O_CLOEXEC, "the pidfile fd %d would leak its lock into programs the daemon runs", n)
+			assert.NotZero(t, fd.Flags&unix.O_CLOEXEC, "the lock file's fd %d would leak its lock into programs the daemon runs", n)
 		}
 	}
-	assert.True(t, found, "the daemon does not hold its pidfile open (the lock)")
+	assert.True(t, found, "the daemon does not hold its lock file open (the lock)")
 }
 
 // 6. The status pipe is closed in the daemon as soon as the launcher is

@@ -26,7 +26,7 @@ import (
 func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM: only SIGKILL stops it")
 	writePid := flag.Int("write-pid", 0, "write this `pid` into the pidfile, as a compromised daemon still running as root could")
-	share := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor and outlives the daemon")
+	share := flag.Bool("share-lock", false, "start a child (sleep) that inherits the locked descriptor on the lock file and outlives the daemon")
 	flag.Parse()
 
 	sigs := make(chan os.Signal, 4)
@@ -94,9 +94,9 @@ func main() {
 	}
 }
 
-// pidfileFD finds the descriptor the daemon keeps on its locked pidfile.
+// pidfileFD finds the descriptor the daemon keeps on its lock file.
 func pidfileFD() *os.File {
-	want := cdaemon.Info().Pidfile
+	want := cdaemon.Info().Pidfile + ".lock"
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
 		if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); target == want {
@@ -104,6 +104,6 @@ func pidfileFD() *os.File {
 			return os.NewFile(uintptr(fd), want)
 		}
 	}
-	cdaemon.Fail(fmt.Errorf("no descriptor on the pidfile %s", want))
+	cdaemon.Fail(fmt.Errorf("no descriptor on the lock file %s", want))
 	return nil
 }

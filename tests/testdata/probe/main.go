@@ -72,7 +72,7 @@ func main() {
 	pty := flag.Bool("pty", false, "open a pty without O_NOCTTY and see if it becomes the controlling terminal")
 	say := flag.String("say", "", "write this line to stdout and to stderr")
 	status := flag.String("status", "", "write these bytes (`hex`) to the status pipe, as a hostile daemon could")
-	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the pidfile's locked descriptor")
+	shareLock := flag.Bool("share-lock", false, "start a child (sleep) that inherits the locked descriptor on the lock file")
 	serveListeners := flag.Bool("serve-listeners", false, "serve the sockets cdaemon.Listeners returns")
 	activation := flag.Bool("activation", false, "serve the sockets systemd socket activation passes, "+
 		"found as coreos/go-systemd's activation.Listeners finds them (before -serve-listeners)")
@@ -158,7 +158,7 @@ func main() {
 		}
 	}
 	if *shareLock {
-		if err := shareLockWithChild(r.Info.Pidfile); err != nil {
+		if err := shareLockWithChild(r.Info.Pidfile + ".lock"); err != nil {
 			cdaemon.Fail(err)
 		}
 	}
@@ -448,8 +448,9 @@ func writeStatusPipe(hexBytes string) error {
 
 var sharedLock *os.File
 
-// shareLockWithChild starts sleep with the pidfile's locked descriptor (the
-// same open file description) as its fd 3, so the lock outlives the daemon.
+// shareLockWithChild starts sleep with the locked descriptor on the lock
+// file (the same open file description) as its fd 3, so the lock outlives
+// the daemon.
 func shareLockWithChild(pidfile string) error {
 	for fd := 3; fd < 64; fd++ {
 		if l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); l == pidfile {
@@ -459,5 +460,5 @@ func shareLockWithChild(pidfile string) error {
 			return cmd.Start()
 		}
 	}
-	return errors.New("probe: the pidfile is not open")
+	return errors.New("probe: the lock file is not open")
 }
