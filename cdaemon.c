@@ -15,8 +15,8 @@
  *                                                      config.c
  *              3. decide whether to daemonize         (auto: tests, supervisors)
  *                                                      checks.c
- *              4. refuse unsafe states                (threads: exit 70)
- *                                                      checks.c
+ *              4. refuse unsafe states                (threads: exit 70);
+ *                 say so if go run built the program   checks.c
  *             4a. look the user up, check privileges, (unknown: 67, not
  *                 set limits, nice and oom score       allowed: 77)
  *                                                      privileges.c
@@ -219,6 +219,7 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	if (!launcher_decides(argc, argv, &c)) /* 0 to 3 */
 		return;
 	check_single_thread();          /* 4 */
+	warn_go_run();
 	open_everything(&c, &f, &sigs); /* 4a, 5, 5a */
 	fork_middle(&c, &sigs);         /* 6: returns in the middle only */
 	run_middle(&sigs);              /* 7: returns in the daemon only */

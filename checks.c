@@ -6,7 +6,7 @@
  * CDAEMON_* in a secure-execution process; the program's arguments and
  * name; the auto decision (a go test binary, a request for help, the
  * program's cdaemon_wanted(), a service manager or supervisor as parent);
- * and the thread count before the fork.
+ * the thread count before the fork; and a word when `go run` started it.
  *
  * Runs in: the launcher, before anything is opened or forked, as the
  * starting user. Step 0 runs before anything else and must not read the
@@ -369,4 +369,43 @@ void check_single_thread(void)
 		     "(a preloaded library or constructor started them); set CDAEMON=off to run in "
 		     "the foreground",
 		     (long)st.st_nlink - 2);
+}
+
+/*
+ * A daemon started by `go run` runs from a binary go run built: in its
+ * temporary directory ($GOTMPDIR or $TMPDIR/go-buildNNN/bNNN/exe/NAME),
+ * which go run deletes once the launcher returns, or since Go 1.24 in the
+ * build cache (GOCACHE/XX/HASH-d/NAME); and go run turns every exit
+ * status into 1. It still works; say so once, on the terminal.
+ */
+static int hex_run(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+void warn_go_run(void)
+{
+	char exe[PATH_MAX];
+	const char *where = NULL, *p;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return;
+	exe[n] = 0;
+	const char *name = strrchr(exe, '/');
+	if ((p = strstr(exe, "/go-build")) && (p = strstr(p, "/exe/")) && p == name - 4)
+		where = "go run's temporary directory, which go run removes when this launcher returns";
+	/* .../go-build/XX/<64 hex>-d/NAME */
+	for (p = exe; !where && (p = strstr(p, "/go-build/")); p++) {
+		const char *h = p + 10;
+		if (hex_run(h, 2) && h[2] == '/' && hex_run(h + 3, 64) && !strncmp(h + 67, "-d/", 3) &&
+		    h + 69 == name)
+			where = "go run's build cache";
+	}
+	if (where)
+		say("%s runs from %s, and go run reports every failure as exit status 1: build it with "
+		    "go build and run the binary",
+		    quote(exe), where);
 }

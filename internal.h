@@ -145,6 +145,7 @@ const char *name_of(const char *entry) CDAEMON_SYM(name_of);
 void refuse_secure_environment(void) CDAEMON_SYM(refuse_secure_environment);
 const char *skip_reason(const struct config *c, int *declined) CDAEMON_SYM(skip_reason);
 void check_single_thread(void) CDAEMON_SYM(check_single_thread);
+void warn_go_run(void) CDAEMON_SYM(warn_go_run);
 
 /* config.c: step 2 (launcher) */
 int parse_int(const char *v, long long lo, long long hi, long long *dst) CDAEMON_SYM(parse_int);

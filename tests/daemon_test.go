@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +43,42 @@ func TestDaemonIsDetached(t *testing.T) {
 	ws := r.Stop(t, rep.PID)
 	assert.True(t, ws.Signaled() || ws.ExitStatus() == 0, "probe ended with %v", ws)
 	r.RequireGone(t)
+}
+
+// go run builds the program into a temporary directory that it deletes
+// when the program returns (or, since Go 1.24, into its build cache), and
+// turns every exit status into 1. A daemon go run starts still runs; the
+// launcher says so on the terminal, once, recommending go build. The test
+// runs it twice: the first may build, the second runs the cached binary.
+func TestGoRunSaysToBuild(t *testing.T) {
+	t.Parallel()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CDAEMON") && !strings.HasPrefix(kv, "PROBE_") {
+			env = append(env, kv)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		r := LaunchOpts(t, "go", Opts{Dir: wd, Env: env, Args: []string{"run", "./testdata/probe"}})
+		r.RequireStatus(t, 0)
+		rep := r.ReadReport(t)
+		requireOneClearLine(t, r.Stderr, "/probe\" runs from go run's ", "go run reports every failure as exit status 1",
+			"build it with go build")
+		require.True(t, alive(rep.PID), "the daemon runs on")
+		if strings.Contains(r.Stderr, "temporary directory") {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", rep.PID))
+			require.NoError(t, err)
+			assert.True(t, strings.HasSuffix(exe, " (deleted)"), "go run removed its binary: %s", exe)
+		} else {
+			assert.Contains(t, r.Stderr, "go run's build cache")
+		}
+		r.Stop(t, rep.PID)
+	}
+
+	plain := Launch(t, probe, nil)
+	plain.RequireStatus(t, 0)
+	assert.Empty(t, plain.Stderr, "a built binary says nothing")
+	plain.Stop(t, plain.ReadReport(t).PID)
 }
