@@ -1,10 +1,10 @@
 /*
  * created.c: the one registry of what this start created, and its removal.
  *
- * Owns the record of every file a start made or took over: the pidfile
- * (one it created, or a stale one it locked and emptied), the log files
- * it created, the unix socket files it bound (and, with issue 17, the
- * lock file beside the pidfile). Each is recorded when it is made, by its
+ * Owns the record of every file a start made or took over: the lock file
+ * beside the pidfile and the pidfile (ones it created, or stale ones it
+ * locked and emptied), the log files it created, the unix socket files it
+ * bound. Each is recorded when it is made, by its
  * directory's descriptor, its name there and its identity (device and
  * inode); it is removed only while that name still refers to that file,
  * and through that descriptor: never by a path, which the daemon (perhaps
@@ -24,7 +24,8 @@
  *                                          the daemon said
  *
  * Files are removed newest first, so a file goes before the lock that
- * guards it (issue 17: the pidfile, then its lock file).
+ * guards it (pidfile_open records the lock file first: the pidfile, then
+ * its lock file).
  *
  * Runs in: the launcher and a foreground run, as the starting user,
  * before the privilege drop; removal also after the fork, in the launcher
