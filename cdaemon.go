@@ -271,9 +271,11 @@ func Fail(err error) {
 // is told to (SIGHUP, through signal.Notify). It opens each path as the
 // constructor did (write-only, appending, created with mode 0640 whatever
 // the umask), and one open file for both when both name the same path, so
-// their lines stay in order. In a directory anyone may write to it applies
-// the start's rules: the directory must be sticky, and a symbolic link, a
-// file with other hard links or a file another user owns is refused. A
+// their lines stay in order. In a shared directory (one a uid other than
+// the daemon's and root owns, or its group or others may write to) it
+// applies the start's rules: a symbolic link, a file with other hard links
+// or a file another user owns is refused, and a directory anyone may write
+// to must be sticky. A
 // descriptor on /dev/null, and every descriptor in the foreground, is left
 // alone. Under CDAEMON_CHROOT a file inside the new root is reopened by its
 // path there; one outside it cannot be reached, which is an error.
