@@ -24,6 +24,8 @@
  *                                                      files.c, pidfile.c
  *             5a. bind and listen at fds 3, 4, ...    (in use: 75, else 73)
  *                                                      sockets.c
+ *             5b. CDAEMON_WAIT=ready: the notify socket (NOTIFY_SOCKET)
+ *                                                      readiness.c
  *              6. fork; wait on the status pipe       (exit with the outcome)
  *                                                      launcher.c
  *   middle     7. setsid, fork again, write the pidfile, report the pid
@@ -31,8 +33,11 @@
  *   daemon     8. stdio, fds, signals, environment;    daemon.c
  *             8a. chroot, groups, gid, uid, capabilities; return to start Go
  *                                                      privileges.c
+ *              9. `cdaemon run`: exec PROGRAM instead   (127/126: checked
+ *                 (PATH searched in step 3's place)     in the launcher)
+ *                                                      exec.c
  *
- * A foreground process does 4a, 5a (and its pidfile) and 8a on itself.
+ * A foreground process does 4a, 5a (and its pidfile), 8a and 9 on itself.
  *
  * Everything up to the first fork fails synchronously on the user's
  * terminal; after it, failures travel back through the status pipe. Both
@@ -134,6 +139,7 @@ static int launcher_decides(int argc, char **argv, struct config *c)
 		return 0;
 	}
 	read_args(argc, argv);
+	exec_program_args(argc, argv); /* `cdaemon run`: before read_config, for its default wait */
 	/* Info().Dir, in the foreground too: programs resolve relative
 	 * paths against it whether or not they daemonized. */
 	if (!getcwd(s->dir, sizeof s->dir))
@@ -148,12 +154,17 @@ static int launcher_decides(int argc, char **argv, struct config *c)
 	if ((reason = skip_reason(c, &declined))) { /* 3 */
 		snprintf(s->reason, sizeof s->reason, "%s", reason);
 		s->stdout_path[0] = s->stderr_path[0] = 0; /* stdio is left alone */
-		if (declined)
+		if (declined) {
 			s->pidfile[0] = 0;
-		else
-			stay_in_foreground(c);
+			exec_argv = NULL;
+			return 0;
+		}
+		exec_check(c); /* 127 or 126 before anything is opened */
+		stay_in_foreground(c);
+		exec_program(); /* returns only if this run execs nothing */
 		return 0;
 	}
+	exec_check(c);
 	return 1;
 }
 
@@ -221,7 +232,9 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	check_single_thread();          /* 4 */
 	warn_go_run();
 	open_everything(&c, &f, &sigs); /* 4a, 5, 5a */
+	notify_setup(&c);               /* 5b: CDAEMON_WAIT=ready's socket */
 	fork_middle(&c, &sigs);         /* 6: returns in the middle only */
 	run_middle(&sigs);              /* 7: returns in the daemon only */
 	become_daemon(&c, &f);          /* 8, 8a */
+	exec_program();                 /* 9: `cdaemon run`'s PROGRAM; returns if none */
 }

@@ -32,7 +32,8 @@
 //	CDAEMON_WAIT        none: the launcher exits once the daemon    start, or the
 //	                    exists and its pid is in the pidfile;       program's own
 //	                    start: once the daemon's package init ran;  default
-//	                    ready: once the program calls Ready
+//	                    ready: once the program calls Ready or
+//	                    sends READY=1 to NOTIFY_SOCKET
 //	CDAEMON_TIMEOUT     how long the launcher waits, 1ms-24h;       90s
 //	                    then it stops the daemon and exits 1
 //	CDAEMON_PIDFILE     path; holds the daemon's pid and a newline  none
@@ -207,6 +208,8 @@ type State struct {
 	// "unix:/absolute/path" or "unix:@abstract". The function Listeners
 	// returns them as net.Listeners.
 	Listeners []string
+
+	notifySocket string // the launcher's NOTIFY_SOCKET (CDAEMON_WAIT=ready), or ""
 }
 
 var (
@@ -228,6 +231,15 @@ func Info() State { return state }
 // the launcher then exits 0. Call it once the program can serve (sockets
 // listening, files open). If NOTIFY_SOCKET is set (a systemd Type=notify
 // service, which runs in the foreground) it also sends READY=1 there.
+//
+// With CDAEMON_WAIT=ready the launcher itself offers a NOTIFY_SOCKET
+// (set in package init): a program that sends READY=1 there, through
+// coreos/go-systemd's daemon.SdNotify or any sd_notify(3) client, is
+// ready without calling Ready, and STATUS=, ERRNO=, EXIT_STATUS=,
+// STOPPING=1, EXTEND_TIMEOUT_USEC= and MAINPID= are understood (README,
+// "Readiness"). Ready sends READY=1 there and on the status pipe, and the
+// first releases the launcher. After the launcher exits, sends to that
+// socket fail with ECONNREFUSED: nobody binds its name any more.
 // With other wait modes and on every call after the first it does nothing.
 // If the launcher is gone (killed while it waited) Ready returns nil and
 // the daemon runs on. It returns an error only if the status pipe or the

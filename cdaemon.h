@@ -40,6 +40,8 @@ enum {
 	CDAEMON_MSG_STARTED = 'S',  /* package cdaemon's init ran in the daemon */
 	CDAEMON_MSG_READY = 'R',    /* the program called Ready() */
 	CDAEMON_MSG_FAILED = 'F',   /* payload: why; status: the launcher's exit */
+	CDAEMON_MSG_EXEC = 'E',     /* the daemon execs the program `cdaemon run` names next:
+	                               the status pipe's EOF then means the exec succeeded */
 };
 #define CDAEMON_MSG_HEADER 4
 #define CDAEMON_MSG_MAX 4000    /* payload bytes, below PIPE_BUF */
@@ -64,6 +66,8 @@ struct cdaemon_state {
 	char user[256];            /* CDAEMON_USER's name, "" if unset or not in the user database */
 	char group[256];           /* CDAEMON_GROUP's (or the user's primary group's) name, or "" */
 	char root[PATH_MAX];       /* CDAEMON_CHROOT, absolute, or "" */
+	char notify_socket[108];   /* the launcher's notify socket (readiness.c) as NOTIFY_SOCKET
+	                              spells it ("@" + abstract name), or "" */
 };
 
 extern struct cdaemon_state cdaemon_state;

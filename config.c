@@ -441,7 +441,9 @@ void read_config(struct config *c)
 		.nice = UNSET,
 		.oom = UNSET,
 	};
-	if (cdaemon_default_wait && parse_wait(cdaemon_default_wait, c) < 0)
+	/* A run that execs another program takes none of this program's
+	 * default: that one declares nothing (exec.c). */
+	if (cdaemon_default_wait && !exec_argv && parse_wait(cdaemon_default_wait, c) < 0)
 		bail(CDAEMON_EX_SOFTWARE,
 		     "the program's cdaemon_default_wait=%s is not valid: want none, start or ready",
 		     quote(cdaemon_default_wait));

@@ -107,6 +107,11 @@ struct files {
  */
 extern const char cdaemon_default_wait[] __attribute__((weak));
 extern int cdaemon_wanted(int argc, char **argv) __attribute__((weak));
+/*	int cdaemon_exec_args(int argc, char **argv);  (exec.c)
+ * The index in argv of a program this run execs as the daemon, with the
+ * arguments after it (the cdaemon command's "run [--] PROGRAM ARGS..."),
+ * or 0: none, the Go program is the daemon. */
+extern int cdaemon_exec_args(int argc, char **argv) __attribute__((weak));
 
 /*
  * glibc's user database functions, weak so that a static link leaves them
@@ -230,6 +235,35 @@ void prepare_signals(sigset_t *set) CDAEMON_SYM(prepare_signals);
 void refuse_if_interrupted(const sigset_t *set) CDAEMON_SYM(refuse_if_interrupted);
 _Noreturn void run_launcher(const struct config *c, const sigset_t *sigs, pid_t middle, int rfd)
 	CDAEMON_SYM(run_launcher);
+
+/* readiness.c: the notify socket for CDAEMON_WAIT=ready (launcher) */
+#define NOTIFY_MAX 4096 /* bytes in a datagram; longer ones are dropped */
+#define NOTIFY_MAX_TEXT "4096"
+struct notify_msg {
+	int ready, stopping;          /* READY=1, STOPPING=1 */
+	long long errno_, exit_status; /* ERRNO=, EXIT_STATUS=; -1 if not given */
+	long long extend_usec;        /* EXTEND_TIMEOUT_USEC=; -1 if not given */
+	long long mainpid;            /* MAINPID=; 0 if not given */
+	const char *status;           /* STATUS='s value in the datagram, or NULL */
+	size_t status_len;
+	int ignored;                  /* lines unknown or with a value their key does not take */
+};
+extern int notify_fd CDAEMON_SYM(notify_fd); /* the launcher's socket, or -1 */
+int notify_parse(const char *buf, size_t n, struct notify_msg *m, const char **why)
+	CDAEMON_SYM(notify_parse);
+int notify_open(char *name, size_t size) CDAEMON_SYM(notify_open);
+int notify_recv(int fd, char *buf, struct notify_msg *m, pid_t *pid, int *ok, const char **why)
+	CDAEMON_SYM(notify_recv);
+int is_descendant(pid_t pid, pid_t ancestor, pid_t middle) CDAEMON_SYM(is_descendant);
+void notify_setup(const struct config *c) CDAEMON_SYM(notify_setup);
+
+/* exec.c: `cdaemon run` (launcher: the hook, the PATH search; daemon and
+ * foreground: the exec, last) */
+extern char **exec_argv CDAEMON_SYM(exec_argv); /* PROGRAM ARGS..., or NULL */
+void exec_program_args(int argc, char **argv) CDAEMON_SYM(exec_program_args);
+int find_program(const char *name, char *out, size_t size, int *err) CDAEMON_SYM(find_program);
+void exec_check(const struct config *c) CDAEMON_SYM(exec_check);
+void exec_program(void) CDAEMON_SYM(exec_program);
 
 /* daemon.c: steps 7 (middle) and 8 (daemon) */
 void run_middle(const sigset_t *stop) CDAEMON_SYM(run_middle);

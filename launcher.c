@@ -8,22 +8,31 @@
  * start's end: every process of it stopped and reaped, what it created
  * removed, the launcher's exit status.
  *
+ * With CDAEMON_WAIT=ready it also listens on the notify socket
+ * (readiness.c) and acts on what the main process says there: READY=1,
+ * STATUS=, ERRNO=, EXIT_STATUS=, STOPPING=1, EXTEND_TIMEOUT_USEC=,
+ * MAINPID=. After `cdaemon run`'s exec (CDAEMON_MSG_EXEC, then the pipe's
+ * EOF) it watches the main process through a pidfd instead of the pipe.
+ *
  * Runs in: the launcher, before the fork (prepare_signals,
  * refuse_if_interrupted) and after it (run_launcher, which never returns:
  * the Go runtime never starts here), as the starting user; send_msg also
  * in the middle and the daemon. The launcher trusts no byte from the
- * pipe: the daemon may be less privileged, and anything in it may write.
+ * pipe nor the socket: the daemon may be less privileged, and anything
+ * in it may write.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #ifndef W_EXITCODE /* glibc has it; musl does not */
@@ -79,13 +88,15 @@ static long parse_msg(const unsigned char *buf, size_t have, struct msg *m, cons
 	m->text = (const char *)buf + CDAEMON_MSG_HEADER;
 	m->pid = 0;
 	if (m->type != CDAEMON_MSG_PID && m->type != CDAEMON_MSG_STARTED &&
-	    m->type != CDAEMON_MSG_READY && m->type != CDAEMON_MSG_FAILED)
+	    m->type != CDAEMON_MSG_READY && m->type != CDAEMON_MSG_FAILED &&
+	    m->type != CDAEMON_MSG_EXEC)
 		return *why = "a message of unknown type", -1;
 	if (m->len > CDAEMON_MSG_MAX)
 		return *why = "a message longer than the protocol allows", -1;
 	if (m->type != CDAEMON_MSG_FAILED && m->status)
 		return *why = "a status on a message that has none", -1;
-	if ((m->type == CDAEMON_MSG_STARTED || m->type == CDAEMON_MSG_READY) && m->len)
+	if ((m->type == CDAEMON_MSG_STARTED || m->type == CDAEMON_MSG_READY ||
+	     m->type == CDAEMON_MSG_EXEC) && m->len)
 		return *why = "text on a message that has none", -1;
 	if (m->type == CDAEMON_MSG_PID && (m->len < 1 || m->len > 10))
 		return *why = "a pid message without a pid", -1;
@@ -118,6 +129,14 @@ struct launcher {
 	const struct config *c;
 	pid_t middle, daemon; /* daemon: -1 until the middle reports it */
 	int reached;          /* the wait point the daemon reported */
+	long long deadline;   /* CDAEMON_TIMEOUT, as EXTEND_TIMEOUT_USEC= moved it */
+	int execd;            /* the daemon is about to exec `cdaemon run`'s PROGRAM */
+	int piped;            /* the status pipe is open (till EOF after the exec or a MAINPID=) */
+	pid_t main;           /* whose notifications count: the daemon, or its MAINPID= */
+	int mainfd;           /* a pidfd on main once the pipe no longer tells its end, or -1 */
+	int notes;            /* notes printed about ignored datagrams */
+	char status[NOTIFY_MAX]; /* the last STATUS= shown */
+	size_t status_len;
 };
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
@@ -229,6 +248,8 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 		if (!wait_exit(l->daemon, now_ms() + GRACE_MS, &st))
 			kill(-group, SIGKILL);
 	}
+	if (l->mainfd >= 0) /* a MAINPID= that left the group */
+		syscall(SYS_pidfd_send_signal, l->mainfd, SIGKILL, NULL, 0);
 	kill(l->middle, SIGKILL); /* perhaps before its setsid: not in the group yet */
 	kill(-group, SIGKILL);
 	signal_children(SIGKILL);
@@ -258,8 +279,9 @@ static const char *wait_point(int wait)
 static _Noreturn void launcher_eof(struct launcher *l)
 {
 	int st, status;
-	const char *who = l->daemon > 0 ? "the daemon" : "the intermediate process";
-	pid_t pid = l->daemon > 0 ? l->daemon : l->middle;
+	const char *who = l->daemon <= 0 ? "the intermediate process"
+			  : l->main != l->daemon ? "the main process" : "the daemon";
+	pid_t pid = l->daemon <= 0 ? l->middle : l->main;
 
 	/* The pipe reads EOF when the middle's descriptors close, which the
 	 * kernel does before it re-parents the middle's child, the daemon, to
@@ -296,8 +318,8 @@ static _Noreturn void launcher_timeout(struct launcher *l)
 		    (int)l->middle, t);
 	else if (l->c->wait == CDAEMON_WAIT_READY)
 		say("the daemon (pid %d) was not ready within CDAEMON_TIMEOUT (%s): the program never "
-		    "called cdaemon.Ready(); stopping it",
-		    (int)l->daemon, t);
+		    "called cdaemon.Ready() nor sent READY=1; stopping it",
+		    (int)l->main, t);
 	else
 		say("the daemon (pid %d) was not started within CDAEMON_TIMEOUT (%s): its Go runtime "
 		    "and package init did not finish; stopping it",
@@ -332,6 +354,11 @@ static _Noreturn void launcher_done(struct launcher *l)
 	 * starting a daemon leaves no zombie behind. */
 	while (waitpid(l->middle, NULL, 0) < 0 && errno == EINTR)
 		;
+	/* And a daemon that exited after naming its MAINPID= (re-parented
+	 * to us): left, it would pass to init, or to a subreaper above us,
+	 * as a zombie. Only exited children: the main process runs on. */
+	while (l->main != l->daemon && waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	_exit(CDAEMON_EX_OK);
 }
 
@@ -353,40 +380,183 @@ static void launcher_msg(struct launcher *l, const struct msg *m)
 	case CDAEMON_MSG_READY:
 		l->reached = CDAEMON_WAIT_READY;
 		break;
+	case CDAEMON_MSG_EXEC:
+		l->execd = 1;
+		break;
 	case CDAEMON_MSG_FAILED:
 		print_line(m->text, m->len);
 		launcher_fail(l, m->status ? m->status : CDAEMON_EX_FAIL, 1);
 	}
+	if (l->daemon > 0 && l->main <= 0)
+		l->main = l->daemon;
 	if (l->daemon > 0 && l->reached >= l->c->wait)
 		launcher_done(l);
+}
+
+/* ---------------------------------------------------------------------
+ * The notify socket's datagrams (readiness.c parses them). Only the main
+ * process is heard; a note on stderr says what was ignored, at most
+ * MAX_NOTES times, so a flood of datagrams cannot flood the terminal.
+ */
+#define MAX_NOTES 8
+
+static void note(struct launcher *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct launcher *l, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	if (l->notes++ >= MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	say("%s%s", text, l->notes == MAX_NOTES ? " (further notes about the notify socket are not shown)" : "");
+}
+
+/* The main process names another: only a descendant of it (systemd takes
+ * MAINPID= only from the main process too). The pidfile follows, and the
+ * launcher now hears and watches that process. */
+static void new_main(struct launcher *l, pid_t pid)
+{
+	if (pid == l->main)
+		return;
+	if (!is_descendant(pid, l->main, l->middle)) {
+		note(l, "ignoring MAINPID=%d from the daemon (pid %d): not a descendant of it", (int)pid,
+		     (int)l->main);
+		return;
+	}
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		note(l, "ignoring MAINPID=%d from the daemon (pid %d): %s", (int)pid, (int)l->main,
+		     strerror(errno));
+		return;
+	}
+	if (l->mainfd >= 0)
+		close(l->mainfd);
+	l->mainfd = fd;
+	l->main = pid;
+	if (pidfile.wfd >= 0 && pidfile_write(pid) < 0)
+		note(l, "CDAEMON_PIDFILE: cannot write MAINPID=%d: %s", (int)pid, strerror(errno));
+}
+
+static _Noreturn void notify_failed(struct launcher *l, const char *what, long long n, const char *text)
+{
+	say("the daemon (pid %d) reported %s%lld%s%s%s before it was ready; stopping it", (int)l->main,
+	    what, n, text ? " (" : "", text ? text : "", text ? ")" : "");
+	launcher_fail(l, CDAEMON_EX_FAIL, 0); /* it said so, but need not exit by itself */
+}
+
+static void notify_act(struct launcher *l, const struct notify_msg *m)
+{
+	if (m->status && (m->status_len != l->status_len || memcmp(m->status, l->status, m->status_len))) {
+		char text[4 * 512 + 1];
+		size_t n = m->status_len < 512 ? m->status_len : 512; /* a line, not a page */
+		memcpy(l->status, m->status, m->status_len);
+		l->status_len = m->status_len;
+		escape(text, sizeof text, m->status, n);
+		say("the daemon (pid %d): %s%s", (int)l->main, text, n < m->status_len ? "..." : "");
+	}
+	if (m->errno_ >= 0)
+		notify_failed(l, "ERRNO=", m->errno_, strerror((int)m->errno_));
+	if (m->exit_status >= 0)
+		notify_failed(l, "EXIT_STATUS=", m->exit_status, NULL);
+	if (m->stopping)
+		notify_failed(l, "STOPPING=", 1, NULL);
+	if (m->mainpid)
+		new_main(l, (pid_t)m->mainpid);
+	if (m->extend_usec >= 0) {
+		long long until = now_ms() + (m->extend_usec > 86400000000LL ? 86400000000LL : m->extend_usec) / 1000;
+		if (until > l->deadline)
+			l->deadline = until;
+	}
+	if (m->ready) {
+		l->reached = CDAEMON_WAIT_READY;
+		launcher_done(l);
+	}
+}
+
+/* Read every queued datagram. Called only once the daemon's pid is known:
+ * until then the datagrams wait in the queue, their senders' pids with
+ * them. */
+static void notify_drain(struct launcher *l)
+{
+	char buf[NOTIFY_MAX];
+	struct notify_msg m;
+	const char *why;
+	pid_t pid;
+	int ok;
+	if (notify_fd < 0 || l->daemon <= 0)
+		return;
+	/* A bounded number at a time: a flood from another process must not
+	 * keep the launcher from its pipe, signals and deadline. */
+	for (int i = 0; i < 256 && notify_recv(notify_fd, buf, &m, &pid, &ok, &why); i++) {
+		if (pid != l->main)
+			note(l, "ignoring a notification from pid %d: not the daemon (pid %d)", (int)pid,
+			     (int)l->main);
+		else if (ok < 0)
+			note(l, "dropped a notification from the daemon (pid %d): %s", (int)pid, why);
+		else
+			notify_act(l, &m);
+	}
+}
+
+/* The status pipe's EOF. The daemon closed it by exec'ing PROGRAM (the
+ * exec worked: that is `cdaemon run`'s start), or it is gone, or a
+ * MAINPID= named another process: then the launcher watches that one. */
+static void pipe_closed(struct launcher *l)
+{
+	notify_drain(l); /* what the daemon said before it went */
+	if (l->daemon > 0 && l->execd && l->c->wait <= CDAEMON_WAIT_START)
+		launcher_done(l);
+	if (l->daemon <= 0 || notify_fd < 0 || (!l->execd && l->main == l->daemon))
+		launcher_eof(l);
+	l->piped = 0;
+	if (l->mainfd < 0 && (l->mainfd = (int)syscall(SYS_pidfd_open, l->main, 0)) < 0)
+		launcher_eof(l); /* no pidfd (before Linux 5.3), or it is gone already */
 }
 
 _Noreturn void run_launcher(const struct config *c, const sigset_t *sigs, pid_t middle,
 				   int rfd)
 {
-	struct launcher l = { c, middle, -1, CDAEMON_WAIT_NONE };
+	struct launcher l = { c, middle, -1, CDAEMON_WAIT_NONE, .main = -1, .mainfd = -1, .piped = 1 };
 	unsigned char buf[2 * (CDAEMON_MSG_HEADER + CDAEMON_MSG_MAX)];
 	size_t have = 0;
-	long long deadline = now_ms() + c->timeout_ms;
 	int sfd = signalfd(-1, sigs, SFD_CLOEXEC);
 
+	l.deadline = now_ms() + c->timeout_ms;
 	for (;;) {
-		long long left = deadline - now_ms();
-		struct pollfd p[2] = { { .fd = rfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		long long left = l.deadline - now_ms();
+		/* The pipe, the signals, the socket (once the pid is known),
+		 * the main process (once the pipe cannot tell its end). */
+		struct pollfd p[4] = { { .fd = l.piped ? rfd : -1, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN },
+				       { .fd = l.daemon > 0 ? notify_fd : -1, .events = POLLIN },
+				       { .fd = l.mainfd, .events = POLLIN } };
 		struct signalfd_siginfo si;
 		if (left <= 0)
 			launcher_timeout(&l);
-		if (poll(p, sfd >= 0 ? 2 : 1, left > 1000000 ? 1000000 : (int)left) <= 0)
+		if (poll(p, 4, left > 1000000 ? 1000000 : (int)left) <= 0)
 			continue;
 		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof si) == sizeof si)
 			launcher_interrupted(&l, (int)si.ssi_signo);
+		if (p[2].revents)
+			notify_drain(&l);
+		if (p[3].revents && !l.piped) {
+			pid_t was = l.main;
+			notify_drain(&l); /* READY=1 just before it exited counts */
+			if (l.main == was) /* not a MAINPID= it sent before it exited */
+				launcher_eof(&l);
+			continue;
+		}
 		if (!p[0].revents)
 			continue;
 		ssize_t n = read(rfd, buf + have, sizeof buf - have);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			launcher_eof(&l);
+		if (n <= 0) {
+			pipe_closed(&l);
+			continue;
+		}
 		have += n;
 		/* Whole messages only; a partial one waits for the rest. */
 		for (;;) {

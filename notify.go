@@ -20,6 +20,11 @@ func notify(msg string) error {
 		err = unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: addr})
 		unix.Close(fd)
 	}
+	if err == unix.ECONNREFUSED && addr == state.notifySocket {
+		// The launcher's socket, and the launcher is gone (killed while
+		// it waited): nobody to tell, as EPIPE on the status pipe.
+		return nil
+	}
 	if err != nil {
 		return &os.SyscallError{Syscall: "cdaemon: notify " + addr, Err: err}
 	}

@@ -49,6 +49,15 @@ func init() {
 		Root:        C.GoString(&s.root[0]),
 	}
 	state.Groups, _ = os.Getgroups()
+	if ns := C.GoString(&s.notify_socket[0]); ns != "" && state.Daemonized {
+		// The launcher's notify socket (CDAEMON_WAIT=ready): programs
+		// that speak sd_notify (coreos/go-systemd's daemon.SdNotify)
+		// read NOTIFY_SOCKET when they send. The constructor cannot add
+		// it to the environment Go reads, which lies on the initial
+		// stack and cannot grow.
+		os.Setenv("NOTIFY_SOCKET", ns)
+		state.notifySocket = ns
+	}
 	initListeners()
 	statusFD = int(s.status_fd)
 	if s.wait == C.CDAEMON_WAIT_START {

@@ -7,8 +7,12 @@
 //	cdaemon stop [-timeout D] [-signal SIG] PIDFILE
 //	cdaemon reload PIDFILE
 //	cdaemon heartbeat -out FILE [-interval D]
+//	cdaemon run [--] PROGRAM [ARGS...]
 //
-// Only heartbeat daemonizes (hooks.go); the others run in the foreground,
+// run daemonizes any program (run.go): the C constructor forks as for a
+// Go program and the daemon execs PROGRAM before the Go runtime starts.
+//
+// Only heartbeat and run daemonize (hooks.go); the others run in the foreground,
 // and since the hook declines them, cdaemon takes nothing of a
 // configuration in their environment: a CDAEMON_PIDFILE exported by an
 // init script is left to the daemon. status, stop and reload are done
@@ -50,6 +54,7 @@ const usage = `usage:
   cdaemon stop [-timeout D] [-signal SIG] PIDFILE
   cdaemon reload PIDFILE
   cdaemon heartbeat -out FILE [-interval D]
+  cdaemon run [--] PROGRAM [ARGS...]
 
 status exits 0 running, 1 not running but a pidfile is left, 3 not
 running, 4 unknown. stop exits 0 when nothing runs afterwards. reload
@@ -98,11 +103,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "heartbeat":
 		cmdHeartbeat(args) // returns only after -h, in the foreground
 		return exitOK
+	case "run":
+		status, err = cmdRun(args, stdout)
 	case "-h", "-help", "--h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		err = usageError("unknown command %q; want status, stop, reload or heartbeat", cmd)
+		err = usageError("unknown command %q; want status, stop, reload, heartbeat or run", cmd)
 	}
 	var ue errUsage
 	switch {

@@ -165,7 +165,7 @@ func TestCommandUsage(t *testing.T) {
 		msg    string
 	}{
 		{nil, 2, "cdaemon: missing command"},
-		{[]string{"start"}, 2, `cdaemon start: unknown command "start"; want status, stop, reload or heartbeat`},
+		{[]string{"start"}, 2, `cdaemon start: unknown command "start"; want status, stop, reload, heartbeat or run`},
 		{[]string{"status"}, 2, "cdaemon status: missing PIDFILE"},
 		{[]string{"status", "a", "b"}, 2, `cdaemon status: unexpected argument "b" after PIDFILE`},
 		{[]string{"status", ""}, 2, "cdaemon status: PIDFILE is empty"},

@@ -84,6 +84,8 @@ static ssize_t fuzz_write(int fd, const void *buf, size_t n)
 #include "../../../../launcher.c"
 #include "../../../../pidfile.c"
 #include "../../../../privileges.c"
+#include "../../../../readiness.c"
+#include "../../../../exec.c"
 #include "../../../../report.c"
 #include "../../../../sockets.c"
 #undef write
