@@ -206,6 +206,8 @@ func (h *harness) run(c benchCase) (sample, error) {
 		s, err = h.runFork(c, deadline)
 	case kindCommand:
 		s, err = h.runCommand(c, deadline)
+	case kindRun:
+		s, err = h.runRun(c, deadline)
 	}
 	if err != nil {
 		h.killAll()
@@ -281,7 +283,11 @@ func (h *harness) startServer(c benchCase, port int, pidfile, token string, dead
 	case c.v.fg:
 		mode = "http-fg:" + strconv.Itoa(port)
 	}
-	l, err := h.launch(mode, h.argv(c), env, token, deadline)
+	argv := h.argv(c)
+	if c.v.kind == kindRun {
+		argv = h.runArgv(c, pidfile)
+	}
+	l, err := h.launch(mode, argv, env, token, deadline)
 	if err != nil {
 		return l, err
 	}

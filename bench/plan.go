@@ -61,12 +61,12 @@ func newPlan(cfg config) (*plan, error) {
 	if p.base, err = resolveSource("-base", cfg.base, p.libRoot); err != nil {
 		return nil, err
 	}
-	all := append(append([]program{}, programs...), servePrograms...)
+	all := append(append(append([]program{}, programs...), servePrograms...), runPrograms...)
 	for i := range variants {
 		p.variants = append(p.variants, &variants[i])
 	}
 	has := features(p.libRoot, p.base)
-	for _, vs := range [][]variant{responseVariants, restartVariants, commandVariants} {
+	for _, vs := range [][]variant{responseVariants, restartVariants, commandVariants, runVariants} {
 		for i := range vs {
 			v := &vs[i]
 			if why := missingFeature(v, has, p.base); why != "" {
@@ -143,7 +143,7 @@ func (p *plan) allCases() []benchCase {
 				cs = append(cs, benchCase{v: v, mem: m})
 			}
 			continue
-		case kindCommand:
+		case kindCommand, kindRun:
 			cs = append(cs, benchCase{v: v})
 			continue
 		}
@@ -190,6 +190,9 @@ func features(libRoot string, s source) map[string]bool {
 		if strings.HasSuffix(f, ".go") && strings.Contains(libFile(libRoot, s, f), `"stop"`) {
 			has["stop"] = true
 		}
+		if strings.HasSuffix(f, ".go") && strings.Contains(libFile(libRoot, s, f), `case "run":`) {
+			has["run"] = true
+		}
 	}
 	return has
 }
@@ -204,12 +207,15 @@ func missingFeature(v *variant, has map[string]bool, s source) string {
 			why = append(why, "no CDAEMON_LISTEN in its C files (issue 8)")
 		case f == "stop":
 			why = append(why, "no stop subcommand in its cdaemon command (issue 9)")
+		case f == "run":
+			why = append(why, "no run subcommand in its cdaemon command (issue 20)")
 		}
 	}
 	if len(why) == 0 {
 		return ""
 	}
-	k := map[kind]string{kindResponse: "time to first response", kindRestart: "restart", kindCommand: "command"}[v.kind]
+	k := map[kind]string{kindResponse: "time to first response", kindRestart: "restart", kindCommand: "command",
+		kindRun: "run"}[v.kind]
 	return fmt.Sprintf("%s variant %s: %s has %s", k, v.name, s.desc, strings.Join(why, " and "))
 }
 

@@ -134,6 +134,7 @@ func (rp *report) markdown(w io.Writer) {
 		rp.peakRSS(p)
 	}
 	rp.firstResponse(p)
+	rp.runResponse(p)
 	rp.restart(p)
 	rp.command(p)
 	rp.forkCost(p)
@@ -444,7 +445,7 @@ func (rp *report) variantNotes(p printer) {
 	p("Variants:\n\n")
 	for _, v := range rp.p.variants {
 		if rp.ran(v) && v.kind != kindFork {
-			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)", kindCommand: " (command)"}[v.kind], v.note)
+			p("- `%s`%s: %s\n", v.name, map[kind]string{kindResponse: " (first response)", kindRestart: " (restart)", kindCommand: " (command)", kindRun: " (run)"}[v.kind], v.note)
 		}
 	}
 }
@@ -551,7 +552,7 @@ func (rp *report) benchstat(w io.Writer) {
 				if c.v.daemon {
 					fmt.Fprintf(w, " %d B/daemon-rss", s.daemonRSS*1024)
 				}
-			case kindResponse:
+			case kindResponse, kindRun:
 				fmt.Fprintf(w, " %d ns/first-response %d refused %d ns/run-delay", s.first-s.spawn, s.refused, s.runDelay)
 			case kindRestart:
 				fmt.Fprintf(w, " %d ns/restart %d ns/stop %d refused", s.stop1-s.stop0+s.first-s.spawn, s.stop1-s.stop0, s.refused)

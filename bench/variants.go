@@ -69,6 +69,7 @@ const (
 	kindRestart              // stop command to the new instance's first 200
 	kindFork                 // fork, vfork, posix_spawn against resident memory
 	kindCommand              // a command beside a running daemon (cdaemon status, stop), against /bin/true
+	kindRun                  // a program that knows nothing of cdaemon, started by a daemonizer, to its first 200 (variants_run.go)
 )
 
 // A variant is one way of running a program; each is measured at every
@@ -196,6 +197,8 @@ func (c benchCase) String() string {
 		return fmt.Sprintf("ForkCost/rss=%dMB", c.mem)
 	case kindCommand:
 		return fmt.Sprintf("Command/variant=%s", c.v.name)
+	case kindRun:
+		return fmt.Sprintf("Run/variant=%s", c.v.name)
 	}
 	return fmt.Sprintf("variant=%s/init=%s/size=%s", c.v.name, fmtDur(c.init), c.size())
 }
