@@ -205,7 +205,7 @@ var mutants = []mutant{
 		old: "case d.Named == d.PID:", new: "case true:",
 		tests: []string{"TestTamperedPidfileActsOnTheLockHolder", "TestCommandStatus"}},
 	{name: "ReopenLogs trusts a directory the service user owns", file: "logs.go",
-		old: "case dir.Uid != euid && dir.Uid != 0:", new: "case false:",
+		old: "case dir.Uid != euid && dir.Uid != 0:", new: "case false && dir.Uid != euid:",
 		tests: []string{"TestReopenLogs"}},
 	{name: "ReopenLogs keeps the old descriptors", file: "logs.go",
 		old: "if err := unix.Dup3(fd, target, 0); err != nil {", new: "if err := error(nil); err != nil {",
