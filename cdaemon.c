@@ -46,11 +46,15 @@
  * files share is declared in internal.h; cdaemon.h is the contract with
  * Go (preinit.go).
  *
- * Both children are made by libc's fork(), never vfork or a raw clone:
- * glibc keeps per-thread state that fork() keeps right for the child and
- * the Go runtime relies on (the tid in the thread control block, its locks,
- * and the rseq registration, which the kernel drops for a CLONE_VM child
- * and which a child of that child would then never get back).
+ * The daemon is made by fork (libc's _Fork), so that glibc's per-thread
+ * state the Go runtime relies on is right in it (the tid in the thread
+ * control block, its robust list). The middle, where it can be, is a
+ * clone(CLONE_VM | CLONE_VFORK) on a stack of its own that shares the
+ * launcher's memory: then only the daemon's fork copies page tables. The
+ * kernel drops the rseq registration of a CLONE_VM child, and the daemon
+ * would inherit the loss: it registers glibc's area again. daemon.c says
+ * what may be called in that middle, and when a plain fork() is used
+ * instead.
  *
  * No allocation: fixed buffers, no stdio except the final fflush.
  */
@@ -197,10 +201,13 @@ static void open_everything(const struct config *c, struct files *f, sigset_t *s
 	umask(c->umask);
 }
 
-/* Step 6: fork the middle process. The launcher waits on the status pipe
- * and never returns (launcher.c); the middle returns, and from then on
- * bail reports through the pipe. */
-static void fork_middle(const struct config *c, const sigset_t *sigs)
+/* Step 6: make the middle process. The launcher waits on the status pipe
+ * and never returns (launcher.c). With a forked middle, the middle
+ * returns 0 here, and from then on bail reports through the pipe. With a
+ * middle that shares our memory (daemon.c), the middle runs step 7 on its
+ * own stack while the launcher sleeps in clone, and the daemon it forks
+ * comes back into this frame (daemon_jmp) and returns 1. */
+static int fork_middle(const struct config *c, const sigset_t *sigs)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -208,6 +215,17 @@ static void fork_middle(const struct config *c, const sigset_t *sigs)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	refuse_if_interrupted(sigs);
 	fflush(NULL); /* buffered output must not be written twice */
+	if (middle_can_share()) {
+		if (__builtin_setjmp(daemon_jmp) == 0) {
+			pid_t middle = clone_middle(sigs, pipefd); /* once it has exited */
+			if (middle < 0)
+				bail(CDAEMON_EX_OSERR, "fork: cannot make the middle process (clone): %s", strerror(errno));
+			close(pipefd[1]);
+			run_launcher(c, sigs, middle, pipefd[0]);
+		}
+		restore_rseq(); /* the daemon: first, before anything may use rseq */
+		return 1;
+	}
 	pid_t middle = fork();
 	if (middle < 0)
 		bail(CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
@@ -219,6 +237,7 @@ static void fork_middle(const struct config *c, const sigset_t *sigs)
 	forked = 1;
 	status_fd = pipefd[1];
 	close(pipefd[0]);
+	return 0;
 }
 
 CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
@@ -233,8 +252,8 @@ CDAEMON_CONSTRUCTOR static void cdaemon_constructor(int argc, char **argv)
 	warn_go_run();
 	open_everything(&c, &f, &sigs); /* 4a, 5, 5a */
 	notify_setup(&c);               /* 5b: CDAEMON_WAIT=ready's socket */
-	fork_middle(&c, &sigs);         /* 6: returns in the middle only */
-	run_middle(&sigs);              /* 7: returns in the daemon only */
+	if (!fork_middle(&c, &sigs))    /* 6: returns in the middle, or in the daemon */
+		run_middle(&sigs);      /* 7: returns in the daemon only */
 	become_daemon(&c, &f);          /* 8, 8a */
 	exec_program();                 /* 9: `cdaemon run`'s PROGRAM; returns if none */
 }

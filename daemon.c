@@ -13,17 +13,190 @@
  * their thin libc wrappers: the parent may have held any lock at the
  * fork, so no allocation, no stdio, no NSS. Failures go through bail,
  * which sends them to the launcher over the status pipe.
+ *
+ * It also makes the middle (clone_middle, called by the launcher), and
+ * where it can, one that shares the launcher's memory; the rules of that
+ * state are stricter, and are written down before clone_middle.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "internal.h"
+
+/* ---------------------------------------------------------------------
+ * 6/7. The middle without a copy of the launcher's memory.
+ *
+ * fork() for the middle copies the launcher's page tables and
+ * write-protects its pages, only for a process that calls setsid, forks
+ * and exits; and until it exits, the launcher pays a copy-on-write fault
+ * for each page it writes. So where it can be, the middle is a
+ * clone(CLONE_VM | CLONE_VFORK) on a small stack of its own, as
+ * posix_spawn makes its child: it shares the launcher's memory, and the
+ * launcher sleeps in clone until the middle has exited, so nothing else
+ * runs in that memory meanwhile. Only the daemon's fork copies.
+ *
+ * The states, and what each may call:
+ *
+ *   launcher, in clone_middle: asleep in the kernel until the middle
+ *     exits. When it wakes it resets what the middle wrote for the daemon
+ *     (forked, status_fd): those are the launcher's too.
+ *   shared middle (shared_middle_main, run_middle): runs in the
+ *     launcher's memory, on its own stack, with the launcher's thread
+ *     control block (so its errno is the launcher's, and the tid glibc
+ *     keeps there is the launcher's). It may write only what the daemon
+ *     must inherit (forked, status_fd), and call only what takes no lock
+ *     and allocates nothing: system calls through their libc wrappers
+ *     (setsid, sigaction, sigprocmask, close, pwrite, ftruncate, write,
+ *     kill, _exit), snprintf and strerror into its own buffers (the C
+ *     locale's messages: no translation is loaded), and _Fork, which,
+ *     unlike fork, runs no atfork handler and takes no libc lock (glibc
+ *     2.34, musl 1.2.3). Not malloc, not stdio, not raise or pthread_*
+ *     (they trust the tid). A failure goes through bail to the status
+ *     pipe, as from a forked middle. Its rseq registration is gone: the
+ *     kernel drops it for a CLONE_VM child.
+ *   daemon, forked by _Fork in the shared middle: a copy of the launcher's
+ *     memory as the launcher left it in clone, with its own tid (_Fork set
+ *     it) and robust list, on the middle's stack. It jumps back into
+ *     fork_middle's frame on the launcher's stack (daemon_jmp), which is
+ *     intact in its copy, and there first registers glibc's rseq area
+ *     again (restore_rseq); then it is a daemon like any other.
+ *
+ * A plain fork() makes the middle instead where that cannot be done
+ * right: no _Fork in libc (glibc before 2.34, musl before 1.2.3); a
+ * sanitizer build (its shadow stacks do not survive the jump); or glibc
+ * registered rseq on an architecture whose RSEQ_SIG this file does not
+ * know, so the daemon could not register it again.
+ */
+
+extern pid_t _Fork(void) __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+
+/* The signature glibc registers its rseq area with (RSEQ_SIG). */
+#if defined(__x86_64__) || defined(__i386__)
+#define CDAEMON_RSEQ_SIG 0x53053053
+#elif defined(__aarch64__)
+#define CDAEMON_RSEQ_SIG 0xd428bc00
+#elif defined(__powerpc__)
+#define CDAEMON_RSEQ_SIG 0x0fe5000b
+#elif defined(__s390__)
+#define CDAEMON_RSEQ_SIG 0xb2ff0fff
+#elif defined(__riscv)
+#define CDAEMON_RSEQ_SIG 0xf1401073
+#endif
+
+#define MIDDLE_STACK (64 * 1024)
+
+static int shared_middle; /* this start's middle shares the launcher's memory */
+void *daemon_jmp[5];      /* __builtin_setjmp's buffer: fork_middle's frame */
+
+/* The start of struct rseq (linux/rseq.h): what glibc and the kernel
+ * read when a thread registers. */
+struct rseq_head {
+	uint32_t cpu_id_start;
+	int32_t cpu_id; /* -1 uninitialized, -2 registration failed (glibc) */
+	uint64_t rseq_cs;
+	uint32_t flags;
+};
+
+/* glibc's rseq area of this thread, or NULL if libc registers none (musl,
+ * glibc before 2.35, or rseq turned off by the glibc.pthread.rseq
+ * tunable). */
+static struct rseq_head *rseq_area(void)
+{
+	if (!&__rseq_size || !&__rseq_offset || __rseq_size == 0)
+		return NULL;
+	return (struct rseq_head *)((char *)__builtin_thread_pointer() + __rseq_offset);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CDAEMON_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CDAEMON_SANITIZED 1
+#endif
+#endif
+
+int middle_can_share(void)
+{
+#ifdef CDAEMON_SANITIZED
+	return 0;
+#else
+	if (!_Fork)
+		return 0;
+#ifndef CDAEMON_RSEQ_SIG
+	const struct rseq_head *r = rseq_area();
+	if (r && r->cpu_id >= 0)
+		return 0; /* registered, and the daemon could not register it again */
+#endif
+	return 1;
+#endif
+}
+
+struct middle_args {
+	const sigset_t *stop;
+	const int *pipefd;
+};
+
+/* The shared middle, on its own stack: step 7, and in the daemon the jump
+ * back to the launcher's stack. */
+static int shared_middle_main(void *arg)
+{
+	const struct middle_args *m = arg;
+	forked = 1;
+	status_fd = m->pipefd[1];
+	close(m->pipefd[0]); /* the middle's own copy of the descriptor table */
+	run_middle(m->stop); /* returns in the daemon only */
+	__builtin_longjmp(daemon_jmp, 1);
+}
+
+/* In the launcher: make the middle sharing our memory, and return its pid
+ * once it has exited (-1 and errno if it could not be made). */
+pid_t clone_middle(const sigset_t *stop, const int pipefd[2])
+{
+	struct middle_args arg = { stop, pipefd };
+	char *stack = mmap(NULL, MIDDLE_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	mprotect(stack, 4096, PROT_NONE); /* a guard page below it */
+	shared_middle = 1;
+	pid_t pid = clone(shared_middle_main, stack + MIDDLE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
+	int e = errno;
+	shared_middle = 0;
+	forked = 0; /* the middle set them for the daemon */
+	status_fd = -1;
+	munmap(stack, MIDDLE_STACK);
+	errno = e;
+	return pid;
+}
+
+/* The daemon of a shared middle, first thing: register glibc's rseq area
+ * again, as glibc registers a thread's (rseq_register_current_thread), if
+ * the launcher's was registered. */
+void restore_rseq(void)
+{
+#if defined(SYS_rseq) && defined(CDAEMON_RSEQ_SIG)
+	struct rseq_head *r = rseq_area();
+	if (!r || r->cpu_id < 0)
+		return; /* the launcher had none: glibc's registration failed */
+	r->cpu_id = -1;
+	r->cpu_id_start = 0;
+	r->rseq_cs = 0;
+	r->flags = 0;
+	if (syscall(SYS_rseq, r, __rseq_size < 32 ? 32 : __rseq_size, 0, CDAEMON_RSEQ_SIG) < 0)
+		r->cpu_id = -2;
+#endif
+}
 
 /* ---------------------------------------------------------------------
  * 7. The middle process: leave the terminal's session, then fork again so
@@ -43,7 +216,7 @@ void run_middle(const sigset_t *stop)
 	 * kept pending, not ignored, and would kill the daemon at its reset. */
 	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_UNBLOCK, stop, NULL);
-	pid_t pid = fork();
+	pid_t pid = shared_middle ? _Fork() : fork();
 	if (pid < 0)
 		bail(CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
 	if (pid == 0)

@@ -10,7 +10,9 @@
  *   launcher   the process the user started, before the first fork: it
  *              reads the settings, opens everything, forks, and waits on
  *              the status pipe (it never returns into the program)
- *   middle     the first child: setsid, second fork, pid reported
+ *   middle     the first child: setsid, second fork, pid reported; where it
+ *              can be, it shares the launcher's memory (daemon.c says what
+ *              it may call then)
  *   daemon     the second child, before the privilege drop (still as the
  *              starting user) and after it (as CDAEMON_USER); it returns
  *              from the constructor and becomes the Go program
@@ -265,7 +267,12 @@ int find_program(const char *name, char *out, size_t size, int *err) CDAEMON_SYM
 void exec_check(const struct config *c) CDAEMON_SYM(exec_check);
 void exec_program(void) CDAEMON_SYM(exec_program);
 
-/* daemon.c: steps 7 (middle) and 8 (daemon) */
+/* daemon.c: steps 7 (middle) and 8 (daemon), and the making of a middle
+ * that shares the launcher's memory (launcher, then middle, then daemon) */
+int middle_can_share(void) CDAEMON_SYM(middle_can_share);
+extern void *daemon_jmp[5] CDAEMON_SYM(daemon_jmp);
+pid_t clone_middle(const sigset_t *stop, const int pipefd[2]) CDAEMON_SYM(clone_middle);
+void restore_rseq(void) CDAEMON_SYM(restore_rseq);
 void run_middle(const sigset_t *stop) CDAEMON_SYM(run_middle);
 void become_daemon(const struct config *c, const struct files *f) CDAEMON_SYM(become_daemon);
 

@@ -9,7 +9,9 @@
  *         as a libc without a close_range wrapper must)
  * role    launcher, middle, daemon or any. The process the test started
  *         is the launcher (its pid is kept at load); the child of its
- *         fork() is the middle, and the middle's child is the daemon.
+ *         fork() (or clone(), the middle that shares its memory) is the
+ *         middle, and the middle's child (fork or _Fork) is the daemon.
+ *         A fork fault fails whichever of the three makes the process.
  * action  an errno name (EAGAIN, ENOMEM, EPERM, EIO, ENOSPC, EACCES,
  *         EMFILE, EBADF, EROFS, ENOSYS): the call fails with it;
  *         kill: the process kills itself with SIGKILL at the call;
@@ -124,6 +126,45 @@ static int fault(const char *name, const char *path)
 pid_t fork(void)
 {
 	REAL(pid_t, "fork", void);
+	if (fault("fork", NULL) < 0)
+		return -1;
+	pid_t pid = real();
+	if (pid == 0)
+		forks++;
+	return pid;
+}
+
+/* The middle that shares the launcher's memory: its forks++ is the
+ * launcher's too, which still knows itself by its pid. */
+struct clone_call {
+	int (*fn)(void *);
+	void *arg;
+};
+static struct clone_call clone_call;
+
+static int cloned(void *arg)
+{
+	struct clone_call *c = arg;
+	forks++;
+	return c->fn(c->arg);
+}
+
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	REAL(int, "clone", int (*)(void *), void *, int, void *, ...);
+	va_list ap;
+	va_start(ap, arg);
+	void *ptid = va_arg(ap, void *), *tls = va_arg(ap, void *), *ctid = va_arg(ap, void *);
+	va_end(ap);
+	if (fault("fork", NULL) < 0)
+		return -1;
+	clone_call = (struct clone_call){ fn, arg };
+	return real(cloned, stack, flags, &clone_call, ptid, tls, ctid);
+}
+
+pid_t _Fork(void)
+{
+	REAL(pid_t, "_Fork", void);
 	if (fault("fork", NULL) < 0)
 		return -1;
 	pid_t pid = real();
