@@ -300,11 +300,13 @@ static void check_parse_msg(const uint8_t *data, size_t size)
 		CHECK((size_t)n == CDAEMON_MSG_HEADER + m.len && (size_t)n <= size - off);
 		CHECK(m.len <= CDAEMON_MSG_MAX);
 		CHECK(m.type == CDAEMON_MSG_PID || m.type == CDAEMON_MSG_STARTED ||
-		      m.type == CDAEMON_MSG_READY || m.type == CDAEMON_MSG_FAILED);
+		      m.type == CDAEMON_MSG_READY || m.type == CDAEMON_MSG_FAILED ||
+		      m.type == CDAEMON_MSG_EXEC);
 		CHECK(m.type == CDAEMON_MSG_FAILED || m.status == 0);
 		if (m.type == CDAEMON_MSG_PID)
 			CHECK(m.pid >= 2 && m.pid <= INT_MAX && m.len >= 1 && m.len <= 10);
-		if (m.type == CDAEMON_MSG_STARTED || m.type == CDAEMON_MSG_READY)
+		if (m.type == CDAEMON_MSG_STARTED || m.type == CDAEMON_MSG_READY ||
+		    m.type == CDAEMON_MSG_EXEC)
 			CHECK(m.len == 0);
 		CHECK(m.text == (const char *)buf + off + CDAEMON_MSG_HEADER);
 		off += n;
