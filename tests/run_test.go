@@ -236,3 +236,35 @@ func TestRunSystemdNotify(t *testing.T) {
 		requireNoFile(t, nr.pidfile, "a start that failed")
 	})
 }
+
+// In the foreground (CDAEMON=off, or under a supervisor) the command
+// execs PROGRAM itself, in place: PROGRAM keeps the pid the supervisor
+// started, holds the pidfile's lock, and gets no CDAEMON_* variable.
+func TestRunInForeground(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "p.pid")
+	r := Spawn(t, heartbeat(t), Opts{Dir: dir, Env: []string{"CDAEMON=off", "CDAEMON_PIDFILE=" + pidfile},
+		Args: []string{"run", "sh", "-c", "echo $$ > " + filepath.Join(dir, "sh.pid") + "; exec sleep 3600"}})
+	var pid int
+	eventually(t, "the program to write its pid", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "sh.pid"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	assert.Equal(t, r.Launcher, pid, "PROGRAM runs in the process that was started")
+	assert.Equal(t, pid, pidFromFile(t, pidfile))
+	eventually(t, "sh to exec sleep", func() bool {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return string(comm) == "sleep\n"
+	})
+	for k := range environ(t, pid) {
+		assert.False(t, strings.HasPrefix(k, "CDAEMON"), "%s in the program's environment", k)
+	}
+	c := command(t, "status", pidfile)
+	c.RequireStatus(t, 0)
+	assert.Equal(t, pidfile+": running, pid "+strconv.Itoa(pid)+"\n", c.Stdout)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
+	r.Wait(t)
+	assert.Equal(t, 128+int(syscall.SIGTERM), r.Status)
+}
