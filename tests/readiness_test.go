@@ -402,3 +402,22 @@ func TestReadinessFuzzParser(t *testing.T) {
 		t.Logf("%s", lastLines(string(out), 6))
 	})
 }
+
+// After the launcher exited nobody binds the socket's name: the daemon's
+// later STATUS= and WATCHDOG=1 fail with ECONNREFUSED, and it runs on.
+func TestReadinessLaterSendsFailQuietly(t *testing.T) {
+	t.Parallel()
+	nr := startNotifier(t, notifiers[2], nil, "-port", "{dir}/port", "-later", "{dir}/later")
+	nr.finish(t)
+	nr.RequireStatus(t, 0)
+	pid := nr.daemon(t)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGUSR2))
+	later := filepath.Join(nr.dir, "later")
+	eventually(t, "the server to try its later send", func() bool {
+		b, err := os.ReadFile(later)
+		return err == nil && len(b) > 0
+	})
+	assert.Equal(t, "Connection refused", readFile(t, later))
+	assert.Equal(t, fmt.Sprintf("ok %d", pid), ask(t, filepath.Join(nr.dir, "port")))
+	nr.stopDaemon(t, pid)
+}

@@ -18,6 +18,9 @@
  *                  port to FILE, then send READY=1 and serve: each
  *                  connection gets "ok PID\n"
  *   -touch FILE    create FILE just before READY=1
+ *   -later FILE    after READY=1, on each SIGUSR2 send STATUS=later and
+ *                  WATCHDOG=1 and write to FILE how the send went
+ *                  ("ok" or strerror)
  *
  * It exits 0 on SIGTERM.
  */
@@ -36,9 +39,32 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t usr1, term;
+static volatile sig_atomic_t usr1, usr2, term;
 static void on_usr1(int sig) { (void)sig; usr1 = 1; }
+static void on_usr2(int sig) { (void)sig; usr2 = 1; }
 static void on_term(int sig) { (void)sig; term = 1; }
+
+/* Send msg to NOTIFY_SOCKET: 0, or -1 with errno. */
+static int try_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	size_t n = path ? strlen(path) : 0;
+	if (!n || n >= sizeof un.sun_path)
+		return errno = EINVAL, -1;
+	memcpy(un.sun_path, path, n);
+	if (un.sun_path[0] == '@')
+		un.sun_path[0] = 0;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int r = (int)sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&un,
+			    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return r < 0 ? -1 : 0;
+}
 
 static void notify(const char *msg)
 {
@@ -73,7 +99,7 @@ static void write_file(const char *path, const char *text)
 
 int main(int argc, char **argv)
 {
-	const char *port_file = NULL, *touch = NULL;
+	const char *port_file = NULL, *touch = NULL, *later = NULL;
 	char buf[256];
 	sigset_t mask, old;
 
@@ -85,6 +111,8 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	for (int i = 1; i < argc; i++) {
@@ -137,6 +165,8 @@ int main(int argc, char **argv)
 			port_file = v, i++;
 		} else if (!strcmp(a, "-touch")) {
 			touch = v, i++;
+		} else if (!strcmp(a, "-later")) {
+			later = v, i++;
 		} else {
 			fprintf(stderr, "server: unknown option %s\n", a);
 			return 2;
@@ -159,6 +189,10 @@ int main(int argc, char **argv)
 	notify("READY=1");
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	while (!term) {
+		if (usr2 && later) {
+			usr2 = 0;
+			write_file(later, try_notify("STATUS=later\nWATCHDOG=1") < 0 ? strerror(errno) : "ok");
+		}
 		if (ls < 0) {
 			pause();
 			continue;
