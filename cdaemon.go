@@ -12,11 +12,15 @@
 // waits for the daemon to reach a wait point and exits with the outcome, so
 // the shell that started the program knows whether the daemon came up.
 //
-// The package needs cgo, external linking (the default with cgo) and
-// Linux. Building it with CGO_ENABLED=0 fails at compile time with a
-// message saying so; a binary whose constructor never ran (some
-// -ldflags=-linkmode=internal builds) stops in package init with
-// ExitSoftware rather than run undaemonized.
+// Daemonizing needs Linux, cgo and external linking (the default with
+// cgo). The package builds everywhere else too, and with CGO_ENABLED=0:
+// there the program runs in the foreground with the whole API (Info says
+// why in State.Reason; on Linux one line on stderr names cgo), pidfile
+// control works wherever flock does, and CDAEMON=on or any other CDAEMON_*
+// setting, which only the constructor can honour, stops the program in
+// package init with ExitUnavailable (69). A binary whose constructor never
+// ran (some -ldflags=-linkmode=internal builds) stops in package init
+// with ExitSoftware rather than run undaemonized.
 //
 // # Configuration
 //
@@ -155,14 +159,15 @@ import (
 // They are the values of cdaemon.h's CDAEMON_EX_* enum (a test keeps them
 // equal).
 const (
-	ExitFail       = 1  // the program called Fail, or the wait for the wait point timed out
-	ExitUsage      = 64 // invalid CDAEMON_* value
-	ExitSoftware   = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
-	ExitOSErr      = 71 // fork, setsid, pipe or dup2 failed
-	ExitNoUser     = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
-	ExitCantCreate = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
-	ExitTempFail   = 75 // already running: the pidfile's lock file is locked, or a CDAEMON_LISTEN address is in use
-	ExitNoPerm     = 77 // a setting the starting user may not make, or a CDAEMON_* variable in a setuid, setgid or file-capability program
+	ExitFail        = 1  // the program called Fail, or the wait for the wait point timed out
+	ExitUsage       = 64 // invalid CDAEMON_* value
+	ExitSoftware    = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
+	ExitOSErr       = 71 // fork, setsid, pipe or dup2 failed
+	ExitNoUser      = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
+	ExitUnavailable = 69 // a daemon or a setting was asked for where the constructor does not exist: not Linux, or built without cgo
+	ExitCantCreate  = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
+	ExitTempFail    = 75 // already running: the pidfile's lock file is locked, or a CDAEMON_LISTEN address is in use
+	ExitNoPerm      = 77 // a setting the starting user may not make, or a CDAEMON_* variable in a setuid, setgid or file-capability program
 )
 
 // State is what the constructor did, as Info reports it.
@@ -188,7 +193,8 @@ type State struct {
 	// stdout and stderr were opened on (CDAEMON_LOG, CDAEMON_STDOUT,
 	// CDAEMON_STDERR), or "" for /dev/null and in the foreground.
 	Stdout, Stderr string
-	// Entry is CLOCK_MONOTONIC when the constructor started.
+	// Entry is CLOCK_MONOTONIC when the constructor started (when
+	// package init ran, in a Linux program without cgo; 0 elsewhere).
 	Entry time.Duration
 	// UID, GID and Groups are the ids the process runs with, read in
 	// package init: after the change CDAEMON_USER and CDAEMON_GROUP ask

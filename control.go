@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix && !aix
 
 package cdaemon
 
@@ -15,7 +15,6 @@ package cdaemon
 // anyone takes on the pidfile (0644) decides nothing.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,103 +28,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Errors FindDaemon, Daemon.Signal and Daemon.Stop wrap in a *PidfileError.
-var (
-	// ErrNotRunning: no process holds the daemon's lock (or there is no
-	// lock file beside the pidfile). The pidfile is a stale one a daemon
-	// left when it exited.
-	ErrNotRunning = errors.New("not running")
-	// ErrNotHolder: the lock is held, but FindDaemon cannot tell which
-	// holder is the daemon: several processes hold it and the pidfile
-	// names none of them (a start in progress has not written its pid
-	// yet), or it is held only by pid 1 or the caller itself, which
-	// FindDaemon never returns as a daemon. Nothing is signalled.
-	ErrNotHolder = errors.New("the pid it names does not hold its lock")
-	// ErrHolderHidden: the lock is held (/proc/locks shows it) by a
-	// process whose descriptors this user cannot read, or that is outside
-	// this pid namespace.
-	ErrHolderHidden = errors.New("locked by a process this user cannot see")
-	// ErrStillLocked: Stop saw the daemon exit, but other processes still
-	// hold the lock (children that inherited it). Stop signals only the
-	// daemon; they are listed in PidfileError.Holders.
-	ErrStillLocked = errors.New("still locked after the daemon exited")
-	// ErrLocked: RemoveStalePidfile found the lock held: the pidfile is
-	// not stale.
-	ErrLocked = errors.New("locked: a process holds its lock, it is not stale")
-	// ErrNotPidfile: the pidfile or its lock file is a symbolic link, a
-	// directory, another file that is not regular, or one with other names
-	// (hard links); cdaemon never locks such a file.
-	ErrNotPidfile = errors.New("not a regular file with a single name")
-)
-
-// LockFile is the path of the lock file beside a pidfile: the pidfile's
-// path and ".lock". A daemon holds a flock on it for its whole life; it
-// is created with mode 0600, so only the daemon's starter can open it, and
-// so lock it.
-func LockFile(pidfile string) string { return pidfile + ".lock" }
-
-// A PidfileError says why FindDaemon, Signal or Stop did not act, with the
-// pid the file names and the processes that hold its lock.
-type PidfileError struct {
-	Path    string // the pidfile
-	PID     int    // the pid the file names, or 0 if none
-	Holders []int  // the processes that hold its lock, if any
-	Err     error  // one of the Err* values, or the failing call's error
-}
-
-func (e *PidfileError) Error() string {
-	msg := "cdaemon: pidfile " + e.Path + ": "
-	self := slices.Contains(e.Holders, os.Getpid())
-	switch {
-	case errors.Is(e.Err, ErrNotHolder) && self && len(e.Holders) == 1:
-		// The caller's own constructor took the pidfile: CDAEMON_PIDFILE
-		// is in its environment.
-		return "cdaemon: pidfile " + e.Path + ": its lock is held by this process, which " +
-			"took it itself (is CDAEMON_PIDFILE set in its environment?)"
-	case errors.Is(e.Err, ErrNotHolder) && len(e.Holders) == 1 && e.Holders[0] == 1:
-		return msg + "its lock is held by pid 1, which is never taken for a daemon"
-	case errors.Is(e.Err, ErrNotHolder) && e.PID == 0:
-		msg += "it names no pid, and several processes hold its lock"
-	case errors.Is(e.Err, ErrNotHolder):
-		msg += "it names pid " + strconv.Itoa(e.PID) + ", which does not hold its lock, and " +
-			"several processes do"
-	case e.PID > 0 && errors.Is(e.Err, ErrNotRunning):
-		msg += e.Err.Error() + " (it names pid " + strconv.Itoa(e.PID) + ", which holds no lock on it)"
-	default:
-		msg += e.Err.Error()
-	}
-	if len(e.Holders) > 0 {
-		msg += "; its lock is held by " + pids(e.Holders)
-	}
-	return msg
-}
-
-func (e *PidfileError) Unwrap() error { return e.Err }
-
-func pids(list []int) string {
-	s := make([]string, len(list))
-	for i, p := range list {
-		s[i] = strconv.Itoa(p)
-	}
-	if len(s) == 1 {
-		return "pid " + s[0]
-	}
-	return "pids " + strings.Join(s, ", ")
-}
-
-// A Daemon is a running process found by FindDaemon: the holder of the
-// lock on a pidfile's lock file. It is held by a pidfd, so Signal and Stop
-// reach that process or none, even once its pid is reused. Close releases
-// it.
-type Daemon struct {
-	PID     int    // its pid: the process that holds the lock
-	Named   int    // the pid the pidfile names (0: none); PID unless the file was rewritten
-	Pidfile string // the pidfile it was found by, as given to FindDaemon
-
-	pidfd    int
-	dev, ino uint64       // the lock file's identity when it was found
-	file     *unix.Stat_t // the pidfile's when it was found, or nil
-}
+// fileStat is what identifies a file (Daemon's pidfile).
+type fileStat = unix.Stat_t
 
 // FindDaemon finds the daemon that runs for the pidfile at path: the
 // process that holds the flock on its lock file (LockFile(path)), whatever
@@ -172,19 +76,20 @@ func findDaemon(path string, tries int) (*Daemon, error) {
 	if err != nil {
 		return nil, notPidfile(path, err)
 	}
+	lockPath, lockDev, lockIno := LockFile(path), uint64(lock.Dev), uint64(lock.Ino) // int32 Dev on some systems
 	// Most often the pid the file names holds the lock: no scan of every
 	// process. Otherwise the scan decides.
 	pid := 0
-	if named > 1 && named != os.Getpid() && holds(named, lock.Dev, lock.Ino) {
+	if named > 1 && named != os.Getpid() && holds(lockPath, named, lockDev, lockIno) {
 		pid = named
 	}
 	var holders []int
 	if pid == 0 {
 		var hidden bool
-		holders, hidden = lockHolders(lock.Dev, lock.Ino)
+		holders, hidden = lockHolders(lockPath, lockDev, lockIno)
 		candidates := slices.DeleteFunc(slices.Clone(holders), func(p int) bool { return p <= 1 || p == os.Getpid() })
 		switch {
-		case len(holders) == 0 && (hidden || lockedInProc(lock.Dev, lock.Ino)):
+		case len(holders) == 0 && (hidden || lockedInProc(lockPath, lockDev, lockIno)):
 			return nil, &PidfileError{Path: path, PID: named, Err: ErrHolderHidden}
 		case len(holders) == 0 && file == nil:
 			// A lock file a stop or a failed removal left, and no pidfile.
@@ -202,15 +107,15 @@ func findDaemon(path string, tries int) (*Daemon, error) {
 	// A pid can be reused between the scan and pidfd_open: open the pidfd
 	// first, then check the process it names holds the lock and is still
 	// alive (so the pid was not reused between the two).
-	fd, err := unix.PidfdOpen(pid, 0)
+	fd, err := openProcess(pid)
 	if err == nil {
-		d := &Daemon{PID: pid, Named: named, Pidfile: path, pidfd: fd, dev: lock.Dev, ino: lock.Ino, file: file}
-		if holds(pid, lock.Dev, lock.Ino) && !d.exited(0) {
+		d := &Daemon{PID: pid, Named: named, Pidfile: path, pidfd: fd, dev: lockDev, ino: lockIno, file: file}
+		if holds(lockPath, pid, lockDev, lockIno) && !d.exited(0) {
 			return d, nil
 		}
 		d.Close()
 	} else if !errors.Is(err, unix.ESRCH) {
-		return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: os.NewSyscallError("pidfd_open", err)}
+		return nil, &PidfileError{Path: path, PID: named, Holders: holders, Err: err}
 	}
 	if tries > 1 {
 		return findDaemon(path, tries-1) // it exited meanwhile: look again
@@ -290,88 +195,17 @@ func readPid(path string, st *unix.Stat_t) (int, error) {
 	return pid, nil
 }
 
-// lockHolders lists the processes that hold a flock on the file dev:ino,
-// from /proc/PID/fdinfo; hidden reports that some process's descriptors
-// could not be read (another user's, without privilege).
-func lockHolders(dev, ino uint64) (holders []int, hidden bool) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		h, err := holdsErr(pid, dev, ino)
-		if h {
-			holders = append(holders, pid)
-		}
-		hidden = hidden || errors.Is(err, fs.ErrPermission)
-	}
-	return holders, hidden
-}
-
-// holds reports whether process pid holds a flock on the file dev:ino.
-func holds(pid int, dev, ino uint64) bool {
-	h, _ := holdsErr(pid, dev, ino)
-	return h
-}
-
-func holdsErr(pid int, dev, ino uint64) (bool, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	ents, err := os.ReadDir(dir + "/fd")
-	if err != nil {
-		return false, err
-	}
-	for _, e := range ents {
-		var st unix.Stat_t
-		if unix.Stat(dir+"/fd/"+e.Name(), &st) != nil || st.Dev != dev || st.Ino != ino {
-			continue
-		}
-		info, err := os.ReadFile(dir + "/fdinfo/" + e.Name())
-		if err != nil {
-			continue // closed meanwhile
-		}
-		for _, line := range strings.Split(string(info), "\n") {
-			// lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:9977989 0 EOF
-			if strings.HasPrefix(line, "lock:") && strings.Contains(line, " FLOCK ") {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
-
-// lockedInProc reports whether /proc/locks shows a flock on dev:ino. It
-// lists every lock in the system, whoever holds it, but names only the
-// process that took it (the launcher, long gone), so it tells only whether
-// the file is locked.
-func lockedInProc(dev, ino uint64) bool {
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	// 1: FLOCK  ADVISORY  WRITE 4242 fe:00:9977989 0 EOF
-	want := fmt.Sprintf(" %02x:%02x:%d ", unix.Major(dev), unix.Minor(dev), ino)
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if line := s.Text(); strings.Contains(line, " FLOCK ") && strings.Contains(line, want) {
-			return true
-		}
-	}
-	return false
-}
-
 // Signal sends sig to the daemon. It fails with ErrNotRunning (in a
 // *PidfileError) if the daemon has exited since FindDaemon found it, and
 // with an *os.SyscallError for other errors, such as EPERM when the caller
 // may not signal it.
 func (d *Daemon) Signal(sig syscall.Signal) error {
-	err := unix.PidfdSendSignal(d.pidfd, sig, nil, 0)
+	err := signalProcess(d.pidfd, sig)
 	if errors.Is(err, unix.ESRCH) {
 		return &PidfileError{Path: d.Pidfile, PID: d.PID, Err: ErrNotRunning}
 	}
 	if err != nil {
-		return os.NewSyscallError("pidfd_send_signal "+sig.String(), err)
+		return os.NewSyscallError(signalCall+" "+sig.String(), err)
 	}
 	return nil
 }
@@ -422,7 +256,7 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 	// says so at once, and the files are removed under it; only a lock
 	// still held sends us looking through every process's descriptors.
 	deadline := time.Now().Add(timeout)
-	want := &unix.Stat_t{Dev: d.dev, Ino: d.ino}
+	want := fileID(d.dev, d.ino)
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
 		_, err := removeUnlocked(d.Pidfile, want, d.file)
 		if errors.Is(err, ErrNotPidfile) {
@@ -431,7 +265,7 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 		if !errors.Is(err, ErrLocked) {
 			return killed, err // removed, or it could not be
 		}
-		holders, _ := lockHolders(d.dev, d.ino)
+		holders, _ := lockHolders(LockFile(d.Pidfile), d.dev, d.ino)
 		if len(holders) == 0 {
 			return killed, nil // held where we cannot see: not ours to remove
 		}
@@ -450,25 +284,6 @@ func (d *Daemon) Stop(sig syscall.Signal, timeout time.Duration) (killed bool, e
 
 // killWait is how long Stop waits for a process to exit after SIGKILL.
 const killWait = 10 * time.Second
-
-// exited waits up to timeout for the daemon to exit and reports whether it
-// has (a zombie has: it holds no descriptor any more).
-func (d *Daemon) exited(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		ms := max(time.Until(deadline).Milliseconds(), 0)
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(d.pidfd), Events: unix.POLLIN}}, int(min(ms, 1<<30)))
-		if n > 0 {
-			return true
-		}
-		if err != nil && err != unix.EINTR {
-			return false
-		}
-		if err == nil && ms == 0 {
-			return false
-		}
-	}
-}
 
 // RemoveStalePidfile removes the pidfile at path and its lock file if no
 // process holds the lock: what a daemon that exited leaves behind. It
@@ -546,12 +361,13 @@ func removeUnlocked(path string, want, file *unix.Stat_t) (bool, error) {
 	return true, nil
 }
 
-// Close releases the daemon's pidfd. The Daemon must not be used after.
-func (d *Daemon) Close() error {
-	if d.pidfd < 0 {
-		return nil
-	}
-	err := unix.Close(d.pidfd)
-	d.pidfd = -1
-	return err
+// fileID is a Stat_t that holds only a file's identity, for removeUnlocked.
+func fileID(dev, ino uint64) *unix.Stat_t {
+	var st unix.Stat_t
+	setTo(&st.Dev, dev)
+	setTo(&st.Ino, ino)
+	return &st
 }
+
+// setTo stores v in a field whose integer type differs by system.
+func setTo[T ~int32 | ~uint32 | ~int64 | ~uint64](field *T, v uint64) { *field = T(v) }

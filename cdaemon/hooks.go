@@ -1,8 +1,8 @@
 package main
 
 // What the constructor asks this program before main, in a file of its
-// own: without cgo only this file drops out, and package cdaemon's own
-// message says cgo is required.
+// own: without cgo it drops out with early.c, and hooks_nocgo.go says
+// what then differs.
 //
 // cdaemon_wanted: "heartbeat" and "run PROGRAM" daemonize, and not when
 // asked for help (their usage must reach the terminal); status, stop and
@@ -67,3 +67,6 @@ int cdaemon_wanted(int argc, char **argv)
 }
 */
 import "C"
+
+// daemonizes reports whether this build can daemonize the heartbeat.
+const daemonizes = true

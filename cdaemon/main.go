@@ -107,6 +107,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		status, err = cmdRun(args, stdout)
 	case "-h", "-help", "--h", "--help", "help":
 		fmt.Fprint(stdout, usage)
+		if !daemonizes {
+			fmt.Fprint(stdout, "\nThis build has no cgo: heartbeat runs in the foreground.\n")
+		}
 		return exitOK
 	default:
 		err = usageError("unknown command %q; want status, stop, reload, heartbeat or run", cmd)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cdaemon/cdaemon"
-	"golang.org/x/sys/unix"
 )
 
 func cmdStatus(args []string, stdout io.Writer) (int, error) {
@@ -99,7 +98,7 @@ func cmdReload(args []string, stdout io.Writer) (int, error) {
 	d, err := cdaemon.FindDaemon(path)
 	if err == nil {
 		defer d.Close()
-		err = d.Signal(unix.SIGHUP)
+		err = d.Signal(syscall.SIGHUP)
 	}
 	switch {
 	case err == nil:
@@ -114,7 +113,7 @@ func cmdReload(args []string, stdout io.Writer) (int, error) {
 // actionStatus is an action's LSB status for an error: 4 for what the
 // caller's privileges decide, 1 for the rest.
 func actionStatus(err error) int {
-	if errors.Is(err, cdaemon.ErrHolderHidden) || errors.Is(err, unix.EPERM) || errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, cdaemon.ErrHolderHidden) || errors.Is(err, syscall.EPERM) || errors.Is(err, fs.ErrPermission) {
 		return exitUnknown
 	}
 	return exitFailed
@@ -132,14 +131,14 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if !strings.HasPrefix(name, "SIG") {
 		name = "SIG" + name
 	}
-	if sig := unix.SignalNum(name); sig != 0 {
+	if sig := signalNum(name); sig != 0 {
 		return sig, nil
 	}
 	return 0, usageError("-signal %q: unknown signal; want a name such as TERM, INT or SIGQUIT, or a number", s)
 }
 
 func signalName(sig syscall.Signal) string {
-	if name := unix.SignalName(sig); name != "" {
+	if name := signalNameOf(sig); name != "" {
 		return name
 	}
 	return "signal " + strconv.Itoa(int(sig))

@@ -7,7 +7,6 @@ package tests
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,14 +127,4 @@ func TestConstructorNeverRan(t *testing.T) {
 func noConstructorProbe(t *testing.T) string {
 	return program(t, "probe-noctor", "./testdata/probe",
 		[]string{"CGO_CFLAGS=-O2 -g -DCDAEMON_NO_CONSTRUCTOR"})
-}
-
-// Without cgo the build fails, and the message says cgo is required.
-func TestBuildWithoutCgo(t *testing.T) {
-	t.Parallel()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "probe"), "./testdata/probe")
-	cmd.Env = append(goEnv(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.Error(t, err, "built without cgo:\n%s", out)
-	assert.Contains(t, string(out), "cdaemon requires cgo on Linux: build with CGO_ENABLED=1 and a C compiler")
 }

@@ -104,14 +104,15 @@ func TestExitStatusesMatchHeader(t *testing.T) {
 	}
 	require.NotEmpty(t, inC, "no CDAEMON_EX_* enum in cdaemon.h")
 	inGo := map[string]int{
-		"FAIL":      cdaemon.ExitFail,
-		"USAGE":     cdaemon.ExitUsage,
-		"SOFTWARE":  cdaemon.ExitSoftware,
-		"OSERR":     cdaemon.ExitOSErr,
-		"CANTCREAT": cdaemon.ExitCantCreate,
-		"TEMPFAIL":  cdaemon.ExitTempFail,
-		"NOUSER":    cdaemon.ExitNoUser,
-		"NOPERM":    cdaemon.ExitNoPerm,
+		"FAIL":        cdaemon.ExitFail,
+		"USAGE":       cdaemon.ExitUsage,
+		"SOFTWARE":    cdaemon.ExitSoftware,
+		"OSERR":       cdaemon.ExitOSErr,
+		"CANTCREAT":   cdaemon.ExitCantCreate,
+		"TEMPFAIL":    cdaemon.ExitTempFail,
+		"NOUSER":      cdaemon.ExitNoUser,
+		"NOPERM":      cdaemon.ExitNoPerm,
+		"UNAVAILABLE": cdaemon.ExitUnavailable,
 	}
 	assert.Equal(t, 1, cdaemon.ExitFail)
 	delete(inC, "OK") // success has no constant: it is 0

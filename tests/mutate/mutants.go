@@ -192,8 +192,8 @@ var mutants = []mutant{
 
 	// Operating a daemon (issue 9).
 	{name: "stop signals the pid in the file without checking the lock holder", file: "control.go",
-		old: "named != os.Getpid() && holds(named, lock.Dev, lock.Ino) {", new: "named != os.Getpid() {",
-		more:  []edit{{"if holds(pid, lock.Dev, lock.Ino) && !d.exited(0) {", "if !d.exited(0) {"}},
+		old: "named != os.Getpid() && holds(lockPath, named, lockDev, lockIno) {", new: "named != os.Getpid() {",
+		more:  []edit{{"if holds(lockPath, pid, lockDev, lockIno) && !d.exited(0) {", "if !d.exited(0) {"}},
 		tests: []string{"TestFindDaemon.*", "TestStop.*", "TestRewrittenPidfileNotTrusted", "TestTamperedPidfileActsOnTheLockHolder"}},
 	{name: "FindDaemon looks for the lock on the pidfile, not on its lock file", file: "control.go",
 		old: "lock, err := examine(LockFile(path))", new: "lock, err := examine(path)",
@@ -268,4 +268,21 @@ var mutants = []mutant{
 	{name: "the pidfile's lock is dropped by the exec", file: "exec.c",
 		old: "keep_on_exec(pidfile.fd); /* the lock", new: "(void)pidfile.fd; /* the lock",
 		tests: []string{"TestRunDaemonizesAnyProgram"}},
+
+	// Without the constructor (issue 18: not Linux, or CGO_ENABLED=0).
+	{name: "without cgo CDAEMON=on runs in the foreground", file: "nocgo.go",
+		old: `case state.Mode == "on":`, new: `case false:`,
+		tests: []string{"TestNoCgoRefusesWhatNeedsTheConstructor"}},
+	{name: "without cgo a CDAEMON_* setting is ignored", file: "nocgo.go",
+		old: "case len(others) > 0 && !declined:", new: "case false:",
+		tests: []string{"TestNoCgoRefusesWhatNeedsTheConstructor", "TestNoCgoKnowsEveryVariable"}},
+	{name: "without cgo the refusal exits 70, not 69", file: "nocgo.go",
+		old: `stop(ExitUnavailable, what+`, new: `stop(ExitSoftware, what+`,
+		tests: []string{"TestNoCgoRefusesWhatNeedsTheConstructor"}},
+	{name: "without cgo help no longer declines: it is refused too", file: "nocgo.go",
+		old: `declined := state.Mode == "auto" && asksHelp() != ""`, new: `declined := false`,
+		tests: []string{"TestNoCgoRefusesWhatNeedsTheConstructor", "TestNoCgoCommandSaysHeartbeatStaysInForeground"}},
+	{name: "without cgo auto says nothing on stderr", file: "nocgo.go",
+		old: `if runtime.GOOS == "linux" && !supervised() {`, new: `if false {`,
+		tests: []string{"TestNoCgoRunsInForeground"}},
 }
