@@ -7,6 +7,7 @@ replace github.com/cdaemon/cdaemon => ../
 require (
 	github.com/VividCortex/godaemon v1.0.0
 	github.com/cdaemon/cdaemon v0.0.0-00010101000000-000000000000
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/sevlyar/go-daemon v0.1.6
 	golang.org/x/sys v0.50.0
 	gonum.org/v1/plot v0.17.0

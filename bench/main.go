@@ -34,6 +34,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the built programs (their directory is printed)")
 	base := flag.String("base", "", "build the cdaemon variants from this library `source`: a directory (a worktree), a git revision of the library, or FILE[,FILE] in place of the library's files of the same name (default: the library this module is in)")
 	exp := flag.String("exp", "", "also build cdaemon from this library `source` (as -base) and measure it as exp, exp-none, exp-static in the same rounds, paired")
+	replacements := flag.Int("replacements", 100, "replacements of a running server under load per replacement variant (0: none)")
 	only := flag.String("only", "", "run only the cases whose name matches this regexp (for profiling)")
 	flag.Parse()
 
@@ -46,12 +47,12 @@ func main() {
 	if err == nil {
 		mem, err = parseMem(*forkMem)
 	}
-	if err != nil || *n < 1 || flag.NArg() > 0 {
+	if err != nil || *n < 1 || *replacements < 0 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad arguments:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
-	cfg := config{rounds: *n, inits: inits, serveInits: serveInits, forkMem: mem, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp,
+	cfg := config{rounds: *n, inits: inits, serveInits: serveInits, forkMem: mem, big: !*noBig, out: *out, stdout: os.Stdout, keep: *keep, only: *only, base: *base, exp: *exp, replacements: *replacements,
 		command: commandLine(os.Args[1:])}
 	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
 		cfg.progress = os.Stderr
@@ -146,9 +147,16 @@ func run(cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var replaced *replaceResults
+	if len(p.replace) > 0 {
+		if replaced, err = measureReplace(p, tmp, bins, pr); err != nil {
+			return nil, err
+		}
+	}
 	pr.show("")
 	m.loadEnd = loadavg()
 	rp := newReport(p, res, m, binarySizes(bins), time.Since(start))
+	rp.replaced = replaced
 	if cfg.stdout != nil {
 		rp.markdown(cfg.stdout)
 	}

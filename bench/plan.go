@@ -13,15 +13,16 @@ import (
 
 // config is what the command line asks for.
 type config struct {
-	rounds     int
-	inits      []time.Duration
-	serveInits []time.Duration // first response and restart
-	forkMem    []int           // fork cost: MiB resident
-	big        bool            // also the big program size
-	only       string          // run only the cases whose name matches this regexp
-	base       string          // -base: the library source of the cdaemon variants (see source)
-	exp        string          // -exp: the library source of the exp variants; "" for none
-	keep       bool            // keep the temp dir (for profiling by hand)
+	rounds       int
+	inits        []time.Duration
+	serveInits   []time.Duration // first response and restart
+	forkMem      []int           // fork cost: MiB resident
+	big          bool            // also the big program size
+	only         string          // run only the cases whose name matches this regexp
+	base         string          // -base: the library source of the cdaemon variants (see source)
+	exp          string          // -exp: the library source of the exp variants; "" for none
+	keep         bool            // keep the temp dir (for profiling by hand)
+	replacements int             // replacements per replacement variant; 0: none
 
 	out      string    // "" writes no files
 	stdout   io.Writer // the table; nil: not printed
@@ -49,6 +50,9 @@ type plan struct {
 	command    string
 	missing    []string // variants left out, and why
 	pidParent  string   // the restart's and commands' pidfiles go in a new directory here; "": the temp dir
+
+	replace      []*replaceVariant // the replacement variants to run (replace.go)
+	replacements int               // replacements per variant
 }
 
 func newPlan(cfg config) (*plan, error) {
@@ -106,7 +110,8 @@ func newPlan(cfg config) (*plan, error) {
 			p.cases = append(p.cases, c)
 		}
 	}
-	if len(p.cases) == 0 {
+	p.planReplace(cfg, re)
+	if len(p.cases) == 0 && len(p.replace) == 0 {
 		return nil, fmt.Errorf("-only %q matches no case", cfg.only)
 	}
 	// Build only what the cases run.
@@ -117,8 +122,12 @@ func newPlan(cfg config) (*plan, error) {
 			used[c.v.cmd] = true
 		}
 	}
-	for _, pr := range all {
-		if used[pr.key] {
+	for _, v := range p.replace {
+		used[v.prog] = true
+		used["cdaemon-cmd"] = true
+	}
+	for _, pr := range append(all, replacePrograms...) {
+		if used[pr.key] && !p.building(pr.key) {
 			p.programs = append(p.programs, pr)
 		}
 	}
@@ -247,4 +256,41 @@ func libFiles(libRoot string, s source, dir string) []string {
 	}
 	out, _ := exec.Command("git", "-C", libRoot, "ls-tree", "--name-only", s.rev, dir+"/").Output()
 	return strings.Fields(string(out))
+}
+
+// building says whether the plan builds a program of this key already.
+func (p *plan) building(key string) bool {
+	for _, pr := range p.programs {
+		if pr.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// planReplace adds the replacement variants whose case name matches
+// -only, if -replacements asks for any; cdaemon-replace needs
+// CDAEMON_REPLACE in the library's C code.
+func (p *plan) planReplace(cfg config, only *regexp.Regexp) {
+	p.replacements = cfg.replacements
+	if cfg.replacements <= 0 {
+		return
+	}
+	hasReplace := false
+	for _, f := range libFiles(p.libRoot, p.base, ".") {
+		if strings.HasSuffix(f, ".c") && strings.Contains(libFile(p.libRoot, p.base, f), `"CDAEMON_REPLACE"`) {
+			hasReplace = true
+		}
+	}
+	for i := range replaceVariants {
+		v := &replaceVariants[i]
+		if !only.MatchString(v.String()) {
+			continue
+		}
+		if v.how == "replace" && !hasReplace {
+			p.missing = append(p.missing, fmt.Sprintf("replacement variant %s: %s has no CDAEMON_REPLACE (issue 21)", v.name, p.base.desc))
+			continue
+		}
+		p.replace = append(p.replace, v)
+	}
 }

@@ -79,6 +79,8 @@ type report struct {
 	m       machine
 	sizes   map[string]int64 // binary sizes by program key
 	elapsed time.Duration
+
+	replaced *replaceResults // the replacement runs (replace.go), or nil
 }
 
 func newReport(p *plan, r *results, m machine, sizes map[string]int64, elapsed time.Duration) *report {
@@ -137,6 +139,7 @@ func (rp *report) markdown(w io.Writer) {
 	rp.runResponse(p)
 	rp.restart(p)
 	rp.command(p)
+	rp.replacing(p)
 	rp.forkCost(p)
 	rp.notMeasured(p)
 	rp.variantNotes(p)
@@ -480,6 +483,12 @@ func (rp *report) charts() []struct {
 				draw func(string) error
 			}{c.name, c.draw})
 		}
+	}
+	if rp.replaced != nil {
+		cs = append(cs, struct {
+			name string
+			draw func(string) error
+		}{"replace.png", rp.replaceChart})
 	}
 	return cs
 }
