@@ -109,7 +109,7 @@ static void stay_in_foreground(const struct config *c)
 	int root = c->root ? open_root(c) : -1;
 	if (c->pidfile) {
 		mode_t old = umask(0);
-		pidfile_open(c->pidfile);
+		pidfile_open(c->pidfile, -1);
 		if (pidfile_write(getpid()) < 0)
 			bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot write %s: %s",
 			     quote(c->pidfile), strerror(errno));
@@ -186,12 +186,17 @@ static void open_everything(const struct config *c, struct files *f, sigset_t *s
 	 * refuse_if_interrupted or the launcher's signalfd, not fatal. */
 	prepare_signals(sigs);
 	umask(0);
+	/* CDAEMON_REPLACE: the running daemon's lock and listeners, before
+	 * anything is created (a refusal changes nothing). */
+	char lockpath[PATH_MAX + 8];
+	snprintf(lockpath, sizeof lockpath, "%s.lock", c->pidfile ? c->pidfile : "");
+	int taken = c->pidfile && c->replace == 1 ? replace_take(c, lockpath) : -1;
 	open_stdio(c, f);
 	/* With CDAEMON_CHROOT the launcher goes into the new root; the
 	 * daemon chroots there and enters CDAEMON_CHDIR (8a). */
 	int dir = c->root ? open_root(c) : open_dir(c);
 	if (c->pidfile)
-		pidfile_open(c->pidfile);
+		pidfile_open(c->pidfile, taken);
 	bind_listeners(c); /* 5a: after the pidfile, whose lock names a running daemon */
 	if (fchdir(dir) < 0)
 		bail(CDAEMON_EX_CANTCREAT, "%s: cannot change to %s: %s",

@@ -68,6 +68,13 @@
 //	CDAEMON_LISTEN      comma list: tcp:HOST:PORT (numeric IPv4),   none
 //	                    tcp:[IPv6]:PORT, unix:PATH, unix:@NAME;
 //	                    bound before the fork, at fds 3, 4, ...
+//	CDAEMON_REPLACE     on/off: take over from the daemon that      off
+//	                    holds the pidfile's lock (see Replacing a
+//	                    running daemon); needs CDAEMON_PIDFILE and
+//	                    CDAEMON_WAIT start or ready
+//	CDAEMON_REPLACE_SIGNAL the signal the replaced daemon gets:     TERM
+//	                    TERM, INT, QUIT, HUP, USR1, USR2, WINCH,
+//	                    KILL (SIG prefix optional)
 //
 // # Privileges and listeners
 //
@@ -136,6 +143,30 @@
 // after rotation. The cdaemon command (github.com/cdaemon/cdaemon/cdaemon)
 // offers them as status, stop and reload, with LSB exit statuses.
 //
+// # Replacing a running daemon
+//
+// With CDAEMON_REPLACE=on a start replaces the daemon that holds the
+// pidfile's lock (and that the pidfile names) instead of refusing: the
+// launcher copies that daemon's locked descriptor and its listening
+// sockets for the CDAEMON_LISTEN addresses with pidfd_getfd (which needs
+// ptrace access to it: root, or its own user while it is dumpable and
+// kernel.yama.ptrace_scope allows it; otherwise ExitNoPerm before
+// anything changes, ExitUnavailable before Linux 5.6), hands the sockets
+// to the new daemon at 3, 4, ... in the new list's order (an address the
+// old one lacks is bound afresh), starts it as usual and waits for its
+// wait point. Only then does it write the new pid over the old one in the
+// pidfile (in place: never empty), send the old daemon SIGTERM
+// (CDAEMON_REPLACE_SIGNAL) through a pidfd and wait for it to exit
+// (CDAEMON_TIMEOUT, then SIGKILL). The listening sockets are never closed,
+// so no connection is refused. If the new daemon fails before its wait
+// point, the old one is untouched and the launcher says it still runs.
+// State.ReplacedPID tells the new daemon which pid it replaced. Nothing
+// else is carried over: connections the old daemon accepted stay with it
+// to drain, as do its other descriptors, memory and timers. A program
+// drains by closing its listeners, answering what it accepted, and then
+// calling http.Server.Shutdown (which alone drops a request it reads
+// after it began).
+//
 // # Exit statuses
 //
 // The launcher exits with one of the Exit constants below (from
@@ -164,7 +195,7 @@ const (
 	ExitSoftware    = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr       = 71 // fork, setsid, pipe or dup2 failed
 	ExitNoUser      = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
-	ExitUnavailable = 69 // a daemon or a setting was asked for where the constructor does not exist: not Linux, or built without cgo
+	ExitUnavailable = 69 // a daemon or a setting was asked for where the constructor does not exist (not Linux, or built without cgo); or CDAEMON_REPLACE on a kernel without pidfd_open or pidfd_getfd (before Linux 5.6)
 	ExitCantCreate  = 73 // a stdio target, the pidfile, the CDAEMON_CHDIR or CDAEMON_CHROOT directory cannot be opened, or a CDAEMON_LISTEN address cannot be bound
 	ExitTempFail    = 75 // already running: the pidfile's lock file is locked, or a CDAEMON_LISTEN address is in use
 	ExitNoPerm      = 77 // a setting the starting user may not make, or a CDAEMON_* variable in a setuid, setgid or file-capability program
@@ -182,6 +213,12 @@ type State struct {
 	Reason string
 	// LauncherPID is the pid the program was started with.
 	LauncherPID int
+	// ReplacedPID is the pid of the daemon this one replaces
+	// (CDAEMON_REPLACE=on), or 0 for an ordinary start. That daemon is
+	// still running while this one starts: it received its signal only
+	// once this one was ready, and it may still be draining the
+	// connections it had accepted. The listeners came from it.
+	ReplacedPID int
 	// Dir is the working directory the program was started in. Relative
 	// paths given to the program (flags, arguments) should be resolved
 	// against it: the daemon runs in CDAEMON_CHDIR ("/").

@@ -17,7 +17,8 @@ enum {
 	CDAEMON_EX_USAGE = 64,      /* invalid CDAEMON_* value */
 	CDAEMON_EX_NOUSER = 67,     /* CDAEMON_USER or CDAEMON_GROUP unknown */
 	CDAEMON_EX_UNAVAILABLE = 69, /* no constructor (not Linux, no cgo): only Go's nocgo.go
-	                               exits so, for CDAEMON=on or a setting */
+	                               exits so, for CDAEMON=on or a setting; CDAEMON_REPLACE:
+	                               the kernel lacks pidfd_open or pidfd_getfd */
 	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely, or the status protocol broke */
 	CDAEMON_EX_OSERR = 71,      /* fork, setsid, pipe, dup2 failed */
 	CDAEMON_EX_CANTCREAT = 73,  /* a stdio target, the pidfile or the directory */
@@ -58,6 +59,7 @@ struct cdaemon_state {
 	int mode;                  /* CDAEMON_MODE_* */
 	int wait;                  /* CDAEMON_WAIT_* */
 	int launcher_pid;          /* the pid the program was started with */
+	int replaced_pid;          /* CDAEMON_REPLACE: the daemon this one replaces, or 0 */
 	int status_fd;             /* write end of the status pipe, or -1 */
 	struct timespec entry;     /* CLOCK_MONOTONIC at constructor entry */
 	char reason[128];          /* why it did not daemonize */

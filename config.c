@@ -190,6 +190,23 @@ static int parse_core(const char *v, struct config *c)
 	return (c->core = parse_bool(v)) < 0 ? -1 : 0;
 }
 
+static int parse_replace(const char *v, struct config *c)
+{
+	return (c->replace = parse_bool(v)) < 0 ? -1 : 0;
+}
+
+/* A signal name, with or without SIG, from replace.c's list. */
+static int parse_replace_signal(const char *v, struct config *c)
+{
+	const char *name = strncmp(v, "SIG", 3) ? v : v + 3;
+	for (const struct replace_signal *s = replace_signals; s->name; s++)
+		if (!strcmp(name, s->name)) {
+			c->replace_signal = s->sig;
+			return 0;
+		}
+	return -1;
+}
+
 /* A decimal integer from lo to hi: digits, a leading '-' only if lo < 0. */
 int parse_int(const char *v, long long lo, long long hi, long long *dst)
 {
@@ -412,6 +429,9 @@ static const struct var {
 	{ "CDAEMON_LISTEN", parse_listen,
 	  "want a comma-separated list of at most 32 addresses: tcp:HOST:PORT with a numeric "
 	  "IPv4 HOST, tcp:[IPv6]:PORT, unix:PATH (at most 107 bytes) or unix:@NAME (abstract)" },
+	{ "CDAEMON_REPLACE", parse_replace, "want on or off (or 1/0, true/false, yes/no)" },
+	{ "CDAEMON_REPLACE_SIGNAL", parse_replace_signal,
+	  "want a signal name: TERM, INT, QUIT, HUP, USR1, USR2, WINCH or KILL (SIG prefix optional)" },
 };
 
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -440,6 +460,7 @@ void read_config(struct config *c)
 		.nofile = UNSET,
 		.nice = UNSET,
 		.oom = UNSET,
+		.replace_signal = SIGTERM,
 	};
 	/* A run that execs another program takes none of this program's
 	 * default: that one declares nothing (exec.c). */
@@ -457,7 +478,7 @@ void read_config(struct config *c)
 			if (strlen(vars[i].name) == len && !strncmp(vars[i].name, *e, len))
 				v = &vars[i];
 		if (!v) {
-			char names[512];
+			char names[768];
 			size_t n = 0;
 			for (size_t i = 0; i < NVARS; i++)
 				n += snprintf(names + n, sizeof names - n, "%s%s",
@@ -469,6 +490,14 @@ void read_config(struct config *c)
 			bail(CDAEMON_EX_USAGE, "%s=%s is not valid: %s", v->name,
 			     quote(eq ? eq + 1 : ""), v->want);
 	}
+	/* A replacement finds the daemon by its pidfile, and stops it only
+	 * once the new one has started or is ready. */
+	if (c->replace == 1 && !c->pidfile)
+		bail(CDAEMON_EX_USAGE, "CDAEMON_REPLACE=on needs CDAEMON_PIDFILE: the daemon to replace "
+		     "is the one that holds its lock");
+	if (c->replace == 1 && c->wait == CDAEMON_WAIT_NONE)
+		bail(CDAEMON_EX_USAGE, "CDAEMON_REPLACE=on needs CDAEMON_WAIT=start or ready: the running "
+		     "daemon is stopped only once the new one is up, not merely forked");
 	/* Kept descriptors must exist now: keeping a closed one is a typo. */
 	for (int i = 0; i < c->nkeep; i++)
 		if (fcntl(c->keep[i], F_GETFD) < 0)

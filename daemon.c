@@ -221,7 +221,9 @@ void run_middle(const sigset_t *stop)
 		bail(CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
 	if (pid == 0)
 		return;
-	if (pidfile.fd >= 0 && pidfile_write(pid) < 0) {
+	/* A replacement names the new daemon only once it is ready: the
+	 * launcher writes it then (replace.c). */
+	if (pidfile.fd >= 0 && !replacing && pidfile_write(pid) < 0) {
 		int e = errno;
 		kill(pid, SIGKILL);
 		bail(CDAEMON_EX_CANTCREAT, "CDAEMON_PIDFILE: cannot write the pid: %s", strerror(e));

@@ -85,6 +85,8 @@ struct config {
 	long long nofile, nice, oom;
 	struct listen_addr listen[MAX_LISTEN];
 	int nlisten;
+	int replace;                 /* CDAEMON_REPLACE: 1 on, 0 off */
+	int replace_signal;          /* CDAEMON_REPLACE_SIGNAL, SIGTERM by default */
 };
 
 #define UNSET LLONG_MIN
@@ -219,7 +221,7 @@ struct pidfh {
 	int created;            /* this start created the pidfile (it may then skip some checks) */
 };
 extern struct pidfh pidfile CDAEMON_SYM(pidfile);
-void pidfile_open(const char *path) CDAEMON_SYM(pidfile_open);
+void pidfile_open(const char *path, int taken) CDAEMON_SYM(pidfile_open);
 int pidfile_take(const char *path, const char *name, int flags, mode_t mode,
 		 const struct stat *dir, int *created, struct stat *st) CDAEMON_SYM(pidfile_take);
 void pidfile_check(const char *path, int fd, const struct stat *st, const struct stat *dir,
@@ -266,6 +268,18 @@ void exec_program_args(int argc, char **argv) CDAEMON_SYM(exec_program_args);
 int find_program(const char *name, char *out, size_t size, int *err) CDAEMON_SYM(find_program);
 void exec_check(const struct config *c) CDAEMON_SYM(exec_check);
 void exec_program(void) CDAEMON_SYM(exec_program);
+
+/* replace.c: CDAEMON_REPLACE, taking over a running daemon (launcher) */
+struct replace_signal {
+	const char *name;
+	int sig;
+};
+extern const struct replace_signal replace_signals[] CDAEMON_SYM(replace_signals); /* NULL-ended */
+extern pid_t replacing CDAEMON_SYM(replacing); /* the daemon being replaced, or 0 */
+int replace_take(const struct config *c, const char *lockpath) CDAEMON_SYM(replace_take);
+int replace_listener(int i) CDAEMON_SYM(replace_listener);
+void replace_note(void) CDAEMON_SYM(replace_note);
+int replace_hand_over(const struct config *c, pid_t daemon) CDAEMON_SYM(replace_hand_over);
 
 /* daemon.c: steps 7 (middle) and 8 (daemon), and the making of a middle
  * that shares the launcher's memory (launcher, then middle, then daemon) */

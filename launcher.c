@@ -264,6 +264,7 @@ static _Noreturn void launcher_fail(struct launcher *l, int status, int ending)
 		else if (pid == 0)
 			usleep(1000);
 	}
+	replace_note();
 	remove_created(1); /* the launcher still shares the lock */
 	_exit(status);
 }
@@ -359,6 +360,12 @@ static _Noreturn void launcher_done(struct launcher *l)
 	 * as a zombie. Only exited children: the main process runs on. */
 	while (l->main != l->daemon && waitpid(-1, NULL, WNOHANG) > 0)
 		;
+	/* A replacement: the new daemon is up; now the old one goes. */
+	if (replacing && replace_hand_over(l->c, l->daemon) < 0) {
+		say("CDAEMON_PIDFILE: cannot write the new daemon's pid: %s; stopping it",
+		    strerror(errno));
+		launcher_fail(l, CDAEMON_EX_CANTCREAT, 0);
+	}
 	_exit(CDAEMON_EX_OK);
 }
 

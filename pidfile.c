@@ -267,7 +267,14 @@ static void pidfile_lock(const char *path, const struct stat *dir)
 	}
 }
 
-void pidfile_open(const char *path)
+/*
+ * taken: for a replacement (replace.c), the running daemon's locked
+ * lock-file descriptor, copied: the lock is shared with it, so the lock
+ * file is not locked again and the pidfile is opened under the same rules
+ * but not emptied, nor recorded for removal: it goes on naming the running
+ * daemon until the new one is ready. -1 otherwise.
+ */
+void pidfile_open(const char *path, int taken)
 {
 	struct pidfh *pf = &pidfile;
 	struct stat st, dir;
@@ -283,7 +290,19 @@ void pidfile_open(const char *path)
 	if (fstat(pf->dirfd, &dir) < 0)
 		memset(&dir, 0, sizeof dir);
 	check_dir("CDAEMON_PIDFILE", path, &dir);
-	pidfile_lock(path, &dir);
+	if (taken >= 0) {
+		struct stat t, now;
+		if (fstat(taken, &t) < 0 || fstatat(pf->dirfd, pf->lock, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    t.st_dev != now.st_dev || t.st_ino != now.st_ino)
+			bail(CDAEMON_EX_TEMPFAIL,
+			     "CDAEMON_REPLACE: the lock file of %s was replaced while the running daemon "
+			     "was taken over; try again",
+			     quote(path));
+		pf->fd = taken;
+		pf->ldev = t.st_dev;
+		pf->lino = t.st_ino;
+	} else
+		pidfile_lock(path, &dir);
 	/* Holding the lock, the pidfile is ours to take over: no other
 	 * start writes or removes it meanwhile. */
 	pf->wfd = pidfile_take(path, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644, &dir,
@@ -293,6 +312,8 @@ void pidfile_open(const char *path)
 	if (pf->created) /* ours: a failure from here on removes it */
 		note_created(CREATED_PIDFILE, pf->dirfd, 0, name, &st);
 	pidfile_check(path, pf->wfd, &st, &dir, pf->created); /* someone else's stays */
+	if (taken >= 0)
+		return; /* the running daemon's: kept as it is (replace.c rewrites it) */
 	if (!pf->created) /* a stale one, taken over under the lock: ours to remove */
 		note_created(CREATED_PIDFILE, pf->dirfd, 0, name, &st);
 	if (ftruncate(pf->wfd, 0) < 0)

@@ -37,6 +37,7 @@ func init() {
 		Daemonized:  s.daemonized != 0,
 		Reason:      C.GoString(&s.reason[0]),
 		LauncherPID: int(s.launcher_pid),
+		ReplacedPID: int(s.replaced_pid),
 		Dir:         C.GoString(&s.dir[0]),
 		Pidfile:     C.GoString(&s.pidfile[0]),
 		Stdout:      C.GoString(&s.stdout_path[0]),

@@ -150,7 +150,9 @@ __attribute__((format(printf, 2, 3))) _Noreturn void bail(int status, const char
 		send_msg(status_fd, CDAEMON_MSG_FAILED, status, buf);
 	else
 		print_line(buf, strlen(buf)); /* after the fork: to the daemon's log */
-	if (!forked)
+	if (!forked) {
+		replace_note();
 		remove_created(0); /* after the fork the launcher removes them */
+	}
 	_exit(status);
 }

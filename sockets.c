@@ -222,7 +222,10 @@ void bind_listeners(const struct config *c)
 	for (int i = 0; i < c->nlisten; i++) {
 		const struct listen_addr *l = &c->listen[i];
 		check_socket_path(l);
-		int made, fd = bind_one(l, c->umask, &made);
+		/* The daemon being replaced has it: the same socket (replace.c). */
+		int made = 0, fd = replace_listener(i);
+		if (fd < 0)
+			fd = bind_one(l, c->umask, &made);
 		if (fd < 0 && errno == EADDRINUSE)
 			bail(CDAEMON_EX_TEMPFAIL, "CDAEMON_LISTEN: %s is in use", quote(l->text));
 		if (fd < 0)

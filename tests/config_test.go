@@ -60,6 +60,8 @@ func TestBadValues(t *testing.T) {
 			".5s", "1us", "1ns", "99999999999999999999h", huge},
 		"CDAEMON_UMASK": {"", "8", "0778", "1000", "7777", "00000", "-1", "+1", "0x1f", "abc", "u=rwx",
 			"0 22", " 022", "022 ", huge},
+		"CDAEMON_REPLACE":        {"", "maybe", "onn", "on ", "2"},
+		"CDAEMON_REPLACE_SIGNAL": {"", "TERMINATE", "9", "15", "sigterm", "SIG", "SIGSTOP", "TERM ", "-TERM"},
 		"CDAEMON_KEEP_FDS": {"", "0", "1", "2", "1,3", "a", "3,3", "3,", ",3", "3,,4", "99999999999", "3;4",
 			"3 4", " 3", "-3", "+3", "0x3", strings.Repeat("3,", 70) + "3", huge},
 	}

@@ -104,7 +104,10 @@ func TestSystemdUnitsVerify(t *testing.T) {
 
 // Type=forking: ExecStart with Environment= returns once the daemon is
 // ready; PIDFile= then names the daemon, which holds its lock; ExecReload
-// reopens the files after rotation; SIGTERM to the main pid stops it.
+// replaces it (CDAEMON_REPLACE=on): PIDFile=, read again, names the new
+// daemon, which holds the lock and writes to the files that replaced the
+// rotated ones, and the old one has exited; SIGTERM to the main pid stops
+// it.
 func TestSystemdForkingUnitRuns(t *testing.T) {
 	t.Parallel()
 	in := install(t)
@@ -131,12 +134,25 @@ func TestSystemdForkingUnitRuns(t *testing.T) {
 	require.NoError(t, os.Rename(beats, beats+".1"))
 	require.NoError(t, os.Rename(log, log+".1"))
 	reload := strings.Fields(strings.ReplaceAll(svc["ExecReload"][0], "$MAINPID", strconv.Itoa(pid)))
-	out, err := exec.Command(reload[0], reload[1:]...).CombinedOutput()
+	require.Contains(t, reload, "CDAEMON_REPLACE=on")
+	cmd := exec.Command(reload[0], reload[1:]...)
+	cmd.Env = append(os.Environ(), env...) // ExecReload= gets Environment= too
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	ws := r.WaitExit(t, pid)
+	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the replaced daemon ended on SIGTERM: %v", ws)
+	pid2, err := strconv.Atoi(strings.TrimSpace(readFile(t, in.pidfile)))
+	require.NoError(t, err, "systemd reads PIDFile= again after ExecReload=")
+	r.Track(pid2)
+	assert.NotEqual(t, pid, pid2)
+	d, err = cdaemon.FindDaemon(in.pidfile)
+	require.NoError(t, err)
+	assert.Equal(t, pid2, d.PID, "the new daemon holds the lock")
+	d.Close()
 	eventually(t, "a heartbeat in the new file", func() bool { return len(lines(beats)) >= 1 })
-	assert.FileExists(t, log, "the daemon's log reopened")
+	assert.FileExists(t, log, "the new daemon's log")
 
-	ws := r.Stop(t, pid) // systemd's default stop: SIGTERM to the main pid
+	ws = r.Stop(t, pid2) // systemd's default stop: SIGTERM to the main pid
 	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "%v", ws)
 }
 
@@ -225,8 +241,20 @@ func TestInitScript(t *testing.T) {
 	restart.RequireStatus(t, 0)
 	ws := start.WaitExit(t, pid)
 	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the first daemon ended on SIGTERM: %v", ws)
-	pid2 := daemon(restart)
-	assert.NotEqual(t, pid, pid2)
+	pid1 := daemon(restart)
+	assert.NotEqual(t, pid, pid1)
+
+	// upgrade: a new daemon replaces the running one, which ends once
+	// the new one is ready.
+	up := action("upgrade")
+	up.RequireStatus(t, 0)
+	ws = restart.WaitExit(t, pid1)
+	assert.True(t, ws.Exited() && ws.ExitStatus() == 0, "the replaced daemon ended on SIGTERM: %v", ws)
+	pid2 := daemon(up)
+	assert.NotEqual(t, pid1, pid2)
+	assert.Equal(t, "heartbeat: upgraded, pid "+strconv.Itoa(pid2)+"\n", up.Stdout)
+	action("status").RequireStatus(t, 0)
+	restart = up
 
 	action("stop").RequireStatus(t, 0)
 	ws = restart.WaitExit(t, pid2)

@@ -285,4 +285,17 @@ var mutants = []mutant{
 	{name: "without cgo auto says nothing on stderr", file: "nocgo.go",
 		old: `if runtime.GOOS == "linux" && !supervised() {`, new: `if false {`,
 		tests: []string{"TestNoCgoRunsInForeground"}},
+	// Replacing a running daemon (issue 21, replace.c).
+	{name: "replace: the listener not carried over, bound afresh", file: "replace.c",
+		old: "int fd = replacing ? old.sock[i] : -1;", new: "int fd = -1;",
+		tests: []string{"TestReplaceUnderLoadDropsNothing", "TestReplaceMatchesListenersByAddress"}},
+	{name: "replace: the old daemon signalled before the new one is ready", file: "replace.c",
+		old: "\treplacing = (pid_t)pid;\n", new: "\treplacing = (pid_t)pid;\n\tpidfd_signal(old.pidfd, c->replace_signal);\n",
+		tests: []string{"TestReplaceFailureLeavesOldServing", "TestReplaceInterruptedLeavesOldServing"}},
+	{name: "replace: the pidfile truncated before the new pid is written", file: "replace.c",
+		old: "if (pidfile_write(daemon) < 0)", new: "if (ftruncate(pidfile.wfd, 0) < 0 || pidfile_write(daemon) < 0)",
+		tests: []string{"TestReplaceRewritesPidfileInPlace"}},
+	{name: "replace: the ptrace-access check skipped", file: "replace.c",
+		old: "check_access(pid, c->pidfile);", new: "(void)check_access;",
+		tests: []string{"TestReplacePermissions", "TestReplaceNeedsPidfdGetfd"}},
 }

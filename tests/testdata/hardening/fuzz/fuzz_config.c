@@ -86,6 +86,7 @@ static ssize_t fuzz_write(int fd, const void *buf, size_t n)
 #include "../../../../privileges.c"
 #include "../../../../readiness.c"
 #include "../../../../exec.c"
+#include "../../../../replace.c"
 #include "../../../../report.c"
 #include "../../../../sockets.c"
 #undef write

@@ -5,8 +5,9 @@
  *	HFAULT=call:role:action[:match]
  *
  * call    fork, setsid, open (open and openat), dup2, write, pwrite,
- *         ftruncate, pipe2, flock, setresuid, close_range (made through syscall(2),
- *         as a libc without a close_range wrapper must)
+ *         ftruncate, pipe2, flock, setresuid, close_range, pidfd_open,
+ *         pidfd_getfd (these three made through syscall(2), as a libc
+ *         without their wrappers must)
  * role    launcher, middle, daemon or any. The process the test started
  *         is the launcher (its pid is kept at load); the child of its
  *         fork() (or clone(), the middle that shares its memory) is the
@@ -227,7 +228,8 @@ int setresuid(uid_t r, uid_t e, uid_t s)
 	return fault("setresuid", NULL) < 0 ? -1 : real(r, e, s);
 }
 
-/* syscall(2), for SYS_close_range only: an old kernel's ENOSYS. */
+/* syscall(2), for SYS_close_range, SYS_pidfd_open and SYS_pidfd_getfd
+ * only: an old kernel's ENOSYS. */
 long syscall(long nr, ...)
 {
 	REAL(long, "syscall", long, ...);
@@ -239,6 +241,14 @@ long syscall(long nr, ...)
 	va_end(ap);
 #ifdef SYS_close_range
 	if (nr == SYS_close_range && fault("close_range", NULL) < 0)
+		return -1;
+#endif
+#ifdef SYS_pidfd_open
+	if (nr == SYS_pidfd_open && fault("pidfd_open", NULL) < 0)
+		return -1;
+#endif
+#ifdef SYS_pidfd_getfd
+	if (nr == SYS_pidfd_getfd && fault("pidfd_getfd", NULL) < 0)
 		return -1;
 #endif
 	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
