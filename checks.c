@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -353,9 +354,56 @@ const char *skip_reason(const struct config *c, int *declined)
  * started one), the daemon would inherit its locks held and never released.
  */
 
+/*
+ * Under qemu-user (an arm64 image built and tested on amd64 CI through
+ * binfmt) the task directory is the host's, and it lists qemu's own
+ * thread (its RCU thread, made before the program's first instruction)
+ * beside the program's. qemu emulates /proc/self/stat for the program,
+ * though, and gives itself away there: the state field, always a letter
+ * from a real kernel (R, S, ...), is "0"; qemu 8 and later write the
+ * program's own threads (one per emulated CPU) in num_threads, field 20,
+ * where qemu 7.2 (Debian 12's) writes 0. So where the state is not a
+ * letter, the program's threads are num_threads, or the host's less the
+ * one qemu made; where it is a letter (real hardware, any kernel), the
+ * count is the task directory's, as before. Returns the count, and sets
+ * *emulated when qemu's thread was left out.
+ */
+static long own_threads(long host, int *emulated)
+{
+	const char *p = qemu_user_stat();
+	*emulated = 0;
+	if (!p)
+		return host;
+	/* Fields 3 (state) to 20 (num_threads): skip 17 of them. */
+	for (int field = 3; field < 20 && p; field++)
+		p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+	long threads = p ? strtol(p, NULL, 10) : 0;
+	*emulated = 1;
+	return threads > 0 ? threads : host - 1;
+}
+
+/* Under qemu-user (see above), /proc/self/stat from its state field on;
+ * NULL on a real kernel (or if it cannot be read). */
+const char *qemu_user_stat(void)
+{
+	static char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+	if (!p || p[1] != ' ' || !p[2] || isalpha((unsigned char)p[2]))
+		return NULL;
+	return p + 2;
+}
+
 void check_single_thread(void)
 {
 	struct stat st;
+	int emulated;
 	/* procfs gives a task directory 2 + (number of threads) links. */
 	if (stat("/proc/self/task", &st) < 0)
 		bail(CDAEMON_EX_SOFTWARE,
@@ -363,12 +411,13 @@ void check_single_thread(void)
 		     "threads cannot be counted; mount /proc, or set CDAEMON=off to run in the "
 		     "foreground",
 		     strerror(errno));
-	if (st.st_nlink != 3)
+	long threads = (long)st.st_nlink - 2;
+	if (threads != 1 && (threads = own_threads(threads, &emulated)) != 1)
 		bail(CDAEMON_EX_SOFTWARE,
 		     "cannot daemonize safely: the process already has %ld threads before main "
-		     "(a preloaded library or constructor started them); set CDAEMON=off to run in "
+		     "(a preloaded library or constructor started them%s); set CDAEMON=off to run in "
 		     "the foreground",
-		     (long)st.st_nlink - 2);
+		     threads, emulated ? "; qemu-user's own thread not counted" : "");
 }
 
 /*

@@ -204,3 +204,140 @@ func TestNoCgoCommandSaysHeartbeatStaysInForeground(t *testing.T) {
 	c.RequireStatus(t, 0)
 	assert.NotContains(t, c.Stdout, "no cgo")
 }
+
+// A Linux target other than the build machine's: cross-compiled with
+// Debian's cross compilers and run under qemu-user, or musl, run natively.
+type target struct {
+	name, cc, qemu, sysroot string
+	env                     []string // GOARCH, GOARM
+	ldflags                 string
+}
+
+var targets = []target{
+	{name: "arm64", cc: "aarch64-linux-gnu-gcc", qemu: "qemu-aarch64", sysroot: "/usr/aarch64-linux-gnu",
+		env: []string{"GOARCH=arm64"}},
+	{name: "armhf", cc: "arm-linux-gnueabihf-gcc", qemu: "qemu-arm", sysroot: "/usr/arm-linux-gnueabihf",
+		env: []string{"GOARCH=arm", "GOARM=7"}},
+	{name: "musl", cc: "musl-gcc"},
+	{name: "musl-static", cc: "musl-gcc", ldflags: "-linkmode external -extldflags -static"},
+}
+
+// probe builds the probe for the target and returns how to run it: the
+// program and the arguments that come before the probe's own.
+func (tg target) probe(t *testing.T) (string, []string) {
+	t.Helper()
+	cc := needTool(t, tg.cc, map[string]string{"musl-gcc": "musl-tools",
+		"aarch64-linux-gnu-gcc":   "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+		"arm-linux-gnueabihf-gcc": "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"}[tg.cc])
+	bin := program(t, "probe-"+tg.name, "./testdata/probe",
+		append([]string{"CGO_ENABLED=1", "CC=" + cc}, tg.env...), "-ldflags="+tg.ldflags)
+	if tg.qemu == "" {
+		return bin, nil
+	}
+	return needTool(t, tg.qemu, "qemu-user"), []string{"-L", tg.sysroot, bin}
+}
+
+// The daemonization tests' properties, on each target: the launcher
+// exits 0 once the daemon runs; seen from outside (the kernel's /proc, not
+// the probe's: qemu emulates /proc/self/stat and shows 0 for the session
+// and terminal there), the daemon is a new process, our child (we are its
+// subreaper), in a session of its own that it does not lead, without a
+// terminal, stdio on /dev/null; its pidfile names it, a second start is
+// refused with 75, and bad values, Fail and an early exit give their
+// statuses. What cannot run under qemu: the probe's own view of
+// /proc/self/stat (emulated) and of rseq (qemu does not implement it);
+// LD_PRELOAD shims other than the thread one (TestHardeningInjectedFaults),
+// sanitizers and analyzers, which are checked natively only.
+func TestCrossArchDaemonizes(t *testing.T) {
+	t.Parallel()
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			t.Parallel()
+			bin, pre := tg.probe(t)
+			r := Launch(t, bin, []string{"CDAEMON_PIDFILE=p.pid"}, pre...)
+			r.RequireStatus(t, 0)
+			rep := r.ReadReport(t)
+			assert.True(t, rep.Info.Daemonized)
+			assert.NotEqual(t, r.Launcher, rep.PID)
+			st, err := procStat(rep.PID)
+			require.NoError(t, err)
+			assert.Equal(t, os.Getpid(), st.PPID, "the daemon's parent is its subreaper")
+			assert.NotEqual(t, rep.PID, st.SID, "a session leader")
+			assert.NotEqual(t, rep.PID, st.PGRP, "a group leader")
+			assert.NotEqual(t, r.Launcher, st.SID, "in the launcher's session")
+			assert.Equal(t, 0, st.TTYNr, "a controlling terminal")
+			fds := procFDs(t, rep.PID)
+			for fd := 0; fd <= 2; fd++ {
+				assert.True(t, fds[fd].Info != nil && isDevNull(fds[fd].Info), "fd %d is %s", fd, fds[fd].Target)
+			}
+			pidfile := filepath.Join(r.Dir, "p.pid")
+			assert.Equal(t, strconv.Itoa(rep.PID)+"\n", readFile(t, pidfile))
+
+			again := LaunchOpts(t, bin, Opts{Env: []string{"CDAEMON_PIDFILE=" + pidfile}, Args: pre})
+			again.RequireStatus(t, cdaemon.ExitTempFail)
+			assert.Contains(t, again.Stderr, "already running")
+			again.RequireGone(t)
+
+			ws := r.Stop(t, rep.PID)
+			assert.True(t, ws.Signaled() || ws.ExitStatus() == 0, "probe ended with %v", ws)
+			r.RequireGone(t)
+
+			for _, c := range []struct {
+				env    []string
+				args   []string
+				status int
+				msg    string
+			}{
+				{[]string{"CDAEMON_UMASK=0999"}, nil, cdaemon.ExitUsage, "CDAEMON_UMASK=\"0999\" is not valid"},
+				{[]string{"CDAEMON_WAIT=ready"}, []string{"-fail", "no port"}, cdaemon.ExitFail, "no port"},
+				{[]string{"CDAEMON_WAIT=ready"}, []string{"-exit", "3"}, 3, ""},
+			} {
+				t.Run(strings.Join(append(slices.Clone(c.env), c.args...), " "), func(t *testing.T) {
+					if c.status != cdaemon.ExitUsage && tg.qemu != "" {
+						t.Skip("under qemu-user 7.2 (Debian 12) the launcher's waitid(WNOWAIT) reads si_status 0 " +
+							"for a daemon that exited 3 (the same program exits 3 in the foreground), " +
+							"and Fail's daemon is left a zombie for the caller to reap: the launcher's wait for " +
+							"the daemon goes through waitid, which qemu 7.2 gets wrong")
+					}
+					bad := Launch(t, bin, c.env, append(slices.Clone(pre), c.args...)...)
+					bad.RequireStatus(t, c.status)
+					assert.Contains(t, bad.Stderr, c.msg)
+					bad.RequireGone(t)
+				})
+			}
+		})
+	}
+}
+
+// Under qemu-user the emulator's own thread is not the program's: the
+// probe daemonizes (above), but a real second thread before main, started
+// by a preloaded library built for the target, is still refused with 70,
+// under qemu as natively (TestHardeningSecondThreadRefused). A static
+// build loads no library: its case cannot be made.
+func TestCrossArchSecondThreadRefused(t *testing.T) {
+	t.Parallel()
+	for _, tg := range targets {
+		if tg.ldflags != "" {
+			continue
+		}
+		t.Run(tg.name, func(t *testing.T) {
+			t.Parallel()
+			bin, pre := tg.probe(t)
+			shim := hbuild(t, "thread-"+tg.name+".so", nil, tg.cc, "-Wall", "-Wextra", "-Werror", "-shared",
+				"-fPIC", "-pthread", "-o", filepath.Join(binDir, "thread-"+tg.name+".so"), "testdata/hardening/shim/thread.c")
+			env, args := []string{"LD_PRELOAD=" + shim}, pre
+			if tg.qemu != "" { // for the program, not for qemu itself
+				env, args = nil, append([]string{"-E", "LD_PRELOAD=" + shim}, pre...)
+			}
+			r := Launch(t, bin, append(env, "CDAEMON_PIDFILE=p.pid"), args...)
+			r.RequireStatus(t, cdaemon.ExitSoftware)
+			assert.Contains(t, r.Stderr, "already has 2 threads before main")
+			if tg.qemu != "" {
+				assert.Contains(t, r.Stderr, "qemu-user's own thread not counted")
+			}
+			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"))
+			assert.NoFileExists(t, r.Report, "main ran")
+			r.RequireGone(t)
+		})
+	}
+}
