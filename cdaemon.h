@@ -16,7 +16,7 @@ enum {
 	CDAEMON_EX_FAIL = 1,        /* Fail(), or a wait that timed out */
 	CDAEMON_EX_USAGE = 64,      /* invalid CDAEMON_* value */
 	CDAEMON_EX_NOUSER = 67,     /* CDAEMON_USER or CDAEMON_GROUP unknown */
-	CDAEMON_EX_UNAVAILABLE = 69, /* no constructor (not Linux, no cgo): only Go's nocgo.go
+	CDAEMON_EX_UNAVAILABLE = 69, /* no constructor (not Linux, no cgo): Go's nocgo.go
 	                               exits so, for CDAEMON=on or a setting; CDAEMON_REPLACE:
 	                               the kernel lacks pidfd_open or pidfd_getfd */
 	CDAEMON_EX_SOFTWARE = 70,   /* cannot run safely, or the status protocol broke */
