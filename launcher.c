@@ -546,9 +546,12 @@ _Noreturn void run_launcher(const struct config *c, const sigset_t *sigs, pid_t 
 			continue;
 		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof si) == sizeof si)
 			launcher_interrupted(&l, (int)si.ssi_signo);
+		/* p[3] is about the main process polled; a MAINPID= read now
+		 * replaces it, and its new pidfd may get the same number. */
+		pid_t polled = l.main;
 		if (p[2].revents)
 			notify_drain(&l);
-		if (p[3].revents && !l.piped) {
+		if (p[3].revents && !l.piped && l.main == polled) {
 			pid_t was = l.main;
 			notify_drain(&l); /* READY=1 just before it exited counts */
 			if (l.main == was) /* not a MAINPID= it sent before it exited */
