@@ -29,6 +29,7 @@ var (
 	listeners    []net.Listener
 	listenersErr error
 	listenersDid bool
+	keptFiles    []*os.File // the descriptors' files when Listeners failed
 )
 
 // initListeners records the sockets and sets the environment of systemd's
@@ -79,6 +80,7 @@ func takeListeners() ([]net.Listener, error) {
 	}
 	listenersDid = true
 	var ls []net.Listener
+	var files []*os.File
 	for i, want := range sockets {
 		fd := listenFirstFD + i
 		var st unix.Stat_t
@@ -88,6 +90,7 @@ func takeListeners() ([]net.Listener, error) {
 			break
 		}
 		f := os.NewFile(uintptr(fd), state.Listeners[i])
+		files = append(files, f)
 		l, err := net.FileListener(f)
 		if err != nil {
 			listenersErr = fmt.Errorf("cdaemon: listener for %s: %w", state.Listeners[i], err)
@@ -99,10 +102,16 @@ func takeListeners() ([]net.Listener, error) {
 		for _, l := range ls {
 			l.Close()
 		}
+		// The descriptors stay as they were: keep the files from
+		// their finalizers, which would close them.
+		keptFiles = files
 		return nil, listenersErr
 	}
-	for i := range sockets {
-		unix.Close(listenFirstFD + i)
+	// Through the *os.File that owns each descriptor: closing the number
+	// directly would leave the file's finalizer to close it again at some
+	// garbage collection, when the number may be an accepted connection's.
+	for _, f := range files {
+		f.Close()
 	}
 	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		os.Unsetenv(v)

@@ -217,67 +217,6 @@ static int same_listener(int fd, const struct listen_addr *l)
 	return an == bn && !memcmp(a->sun_path, b->sun_path, an);
 }
 
-/*
- * The inodes of the listening sockets the kernel lists (/proc/net/tcp,
- * tcp6: state 0A; /proc/net/unix: flag __SO_ACCEPTCON, 00010000), so the
- * walk copies only those: the daemon's connections are never touched.
- */
-static ino_t listening[1024];
-static int nlistening;
-
-static void read_listening(const char *path, int unix_)
-{
-	char buf[8192], line[512];
-	size_t have = 0, len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] != '\n') {
-				if (len < sizeof line - 1)
-					line[len++] = buf[i];
-				continue;
-			}
-			line[len] = 0;
-			len = 0;
-			if (have++ == 0)
-				continue; /* the header */
-			/* Fields split on blanks: tcp's 4th is the state and 10th
-			 * the inode; unix's 4th the flags and 7th the inode. */
-			char *f[12] = { 0 }, *p = line;
-			int nf = 0;
-			while (nf < 12 && *p) {
-				while (*p == ' ')
-					p++;
-				if (!*p)
-					break;
-				f[nf++] = p;
-				while (*p && *p != ' ')
-					p++;
-				if (*p)
-					*p++ = 0;
-			}
-			int ok = unix_ ? nf >= 7 && (strtoul(f[3], NULL, 16) & 0x10000)
-				       : nf >= 10 && !strcmp(f[3], "0A");
-			if (ok && nlistening < (int)(sizeof listening / sizeof listening[0]))
-				listening[nlistening++] = (ino_t)strtoull(f[unix_ ? 6 : 9], NULL, 10);
-		}
-	}
-	close(fd);
-}
-
-static int is_listening(ino_t ino)
-{
-	for (int i = 0; i < nlistening; i++)
-		if (listening[i] == ino)
-			return 1;
-	return 0;
-}
-
 /* What the walk of the old daemon's descriptors looks for. */
 struct walk {
 	long pid;
@@ -300,8 +239,6 @@ static int look_at_fd(long fd, void *arg)
 		return 0; /* closed meanwhile */
 	target[n] = 0;
 	if (S_ISSOCK(st.st_mode)) {
-		if (!is_listening(st.st_ino))
-			return 0; /* a connection, or a socket that does not listen */
 		for (int i = 0; i < w->nseen; i++)
 			if (w->seen[i] == st.st_ino)
 				return 0; /* the same socket at another number */
@@ -396,12 +333,6 @@ int replace_take(const struct config *c, const char *lockpath)
 	w.lock_dev = st.st_dev;
 	w.lock_ino = st.st_ino;
 	char dir[64];
-	nlistening = 0;
-	if (c->nlisten) {
-		read_listening("/proc/net/tcp", 0);
-		read_listening("/proc/net/tcp6", 0);
-		read_listening("/proc/net/unix", 1);
-	}
 	snprintf(dir, sizeof dir, "/proc/%ld/fd", pid);
 	if (each_number(dir, look_at_fd, &w) < 0 || w.lock < 0) {
 		/* It does not hold the lock (another process does), or it

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -61,12 +62,26 @@ func main() {
 	if err != nil || len(ls) == 0 {
 		cdaemon.Fail(fmt.Errorf("want CDAEMON_LISTEN sockets: %v", err))
 	}
+	// A descriptor opened now takes the lowest free number, which
+	// Listeners just freed (3): it must survive garbage collections.
+	probe, err := os.Open("/dev/null")
+	if err != nil {
+		cdaemon.Fail(err)
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // finalizers run
+	}
+	var st unix.Stat_t
+	survives := unix.Fstat(int(probe.Fd()), &st) == nil
 	rep := struct {
-		PID    int
-		Info   cdaemon.State
-		Inodes []uint64 // of the listeners, in CDAEMON_LISTEN's order
-		Env    []string
-	}{PID: os.Getpid(), Info: cdaemon.Info(), Env: env}
+		PID             int
+		ProbeFD         int
+		ProbeSurvivesGC bool
+		Info            cdaemon.State
+		Inodes          []uint64 // of the listeners, in CDAEMON_LISTEN's order
+		Env             []string
+	}{PID: os.Getpid(), Info: cdaemon.Info(), Env: env, ProbeFD: int(probe.Fd()), ProbeSurvivesGC: survives}
 	for _, l := range ls {
 		rep.Inodes = append(rep.Inodes, inode(l))
 	}
