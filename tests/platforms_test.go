@@ -334,6 +334,8 @@ func TestCrossArchSecondThreadRefused(t *testing.T) {
 			assert.Contains(t, r.Stderr, "already has 2 threads before main")
 			if tg.qemu != "" {
 				assert.Contains(t, r.Stderr, "qemu-user's own thread not counted")
+			} else {
+				assert.NotContains(t, r.Stderr, "qemu", "a real kernel taken for qemu")
 			}
 			assert.NoFileExists(t, filepath.Join(r.Dir, "p.pid"))
 			assert.NoFileExists(t, r.Report, "main ran")
