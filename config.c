@@ -131,7 +131,7 @@ static int parse_keep_fds(const char *v, struct config *c)
 	c->nkeep = 0;
 	c->keep_text = v;
 	for (;;) {
-		long fd = 0;
+		long long fd = 0; /* a long is 32 bits on 32-bit ARM: 4294967299 was fd 3 */
 		if (!isdigit((unsigned char)*p))
 			return -1;
 		for (; isdigit((unsigned char)*p); p++)

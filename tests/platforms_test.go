@@ -289,6 +289,9 @@ func TestCrossArchDaemonizes(t *testing.T) {
 				msg    string
 			}{
 				{[]string{"CDAEMON_UMASK=0999"}, nil, cdaemon.ExitUsage, "CDAEMON_UMASK=\"0999\" is not valid"},
+				// 2^32+3: a 32-bit long made it fd 3 ("fd 3 is not open").
+				{[]string{"CDAEMON_KEEP_FDS=4294967299"}, nil, cdaemon.ExitUsage,
+					"CDAEMON_KEEP_FDS=\"4294967299\" is not valid: want a comma-separated list"},
 				{[]string{"CDAEMON_WAIT=ready"}, []string{"-fail", "no port"}, cdaemon.ExitFail, "no port"},
 				{[]string{"CDAEMON_WAIT=ready"}, []string{"-exit", "3"}, 3, ""},
 			} {
