@@ -298,6 +298,13 @@ void pidfile_open(const char *path, int taken)
 			     "CDAEMON_REPLACE: the lock file of %s was replaced while the running daemon "
 			     "was taken over; try again",
 			     quote(path));
+		/* The running daemon's lock file gets every start's rules: one
+		 * another user owns in a shared directory is theirs (73), and
+		 * so are the process and sockets that hold it. Nothing of the
+		 * old daemon has been touched yet. */
+		char lockpath[PATH_MAX + 8];
+		snprintf(lockpath, sizeof lockpath, "%s.lock", path);
+		pidfile_check(lockpath, taken, &t, &dir, 0);
 		pf->fd = taken;
 		pf->ldev = t.st_dev;
 		pf->lino = t.st_ino;

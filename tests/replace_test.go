@@ -571,6 +571,29 @@ func TestReplacePermissions(t *testing.T) {
 		r.RequireGone(t)
 		requireUntouched(t, s, oldRep, ino)
 	})
+	// In a directory nobody can write, nobody's own locked daemon and a
+	// pidfile naming it that root wrote (nobody unlinks its own pidfile
+	// right after root read it, and root makes a fresh one) must not make
+	// root adopt nobody's lock and socket and signal its process: the
+	// lock file nobody owns is refused as in any start.
+	t.Run("root refuses a lock file another user owns", func(t *testing.T) {
+		t.Parallel()
+		s := mk(t, nobody)
+		reportPath := filepath.Join(shared, "foreign-lock.json")
+		old := LaunchOpts(t, httpd(t), Opts{Dir: s.dir, Env: s.env("PROBE_REPORT=" + reportPath), Attr: asNobody()})
+		old.RequireStatus(t, 0)
+		old.Report = reportPath
+		oldRep := readHttpdReport(t, old)
+		ino := listening(t, s.port)
+		require.NoError(t, os.Remove(s.pidfile))
+		require.NoError(t, os.WriteFile(s.pidfile, []byte(fmt.Sprintf("%d\n", oldRep.PID)), 0o644))
+		r := LaunchOpts(t, httpd(t), Opts{Dir: s.dir, Env: s.env("CDAEMON_REPLACE=on")})
+		r.RequireStatus(t, cdaemon.ExitCantCreate)
+		assert.Contains(t, r.Stderr, "httpd.pid.lock\": owned by uid "+strconv.Itoa(nobody))
+		assert.Contains(t, r.Stderr, fmt.Sprintf("the daemon being replaced (pid %d) is still running", oldRep.PID))
+		r.RequireGone(t)
+		requireUntouched(t, s, oldRep, ino)
+	})
 	t.Run("root replaces a daemon that dropped to nobody", func(t *testing.T) {
 		t.Parallel()
 		s := mk(t, 0)
