@@ -28,15 +28,22 @@ func fuzzEnv() []string {
 
 func TestHardeningFuzzConfig(t *testing.T) {
 	slow(t)
-	corpus := filepath.Join(fuzzDir, "corpus")
+	fuzzTarget(t, "fuzz-config", filepath.Join(fuzzDir, "fuzz_config.c"), filepath.Join(fuzzDir, "corpus"))
+}
+
+// fuzzTarget replays a libFuzzer target's corpus, kept in the repository,
+// with gcc's sanitizers (everywhere), then fuzzes it for
+// CDAEMON_FUZZ_SECONDS (5) with clang's libFuzzer.
+func fuzzTarget(t *testing.T, name, source, corpus string) {
+	t.Helper()
 	ents, err := os.ReadDir(corpus)
 	require.NoError(t, err)
 	require.NotEmpty(t, ents, "the corpus is kept in the repository")
 
 	t.Run("replay-gcc", func(t *testing.T) {
-		bin := hbuild(t, "fuzz-replay", nil, "gcc", "-g", "-O1", "-fsanitize=address,undefined",
-			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, "fuzz-replay"),
-			filepath.Join(fuzzDir, "fuzz_config.c"), filepath.Join(fuzzDir, "replay.c"))
+		bin := hbuild(t, name+"-replay", nil, "gcc", "-g", "-O1", "-fsanitize=address,undefined",
+			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, name+"-replay"),
+			source, filepath.Join(fuzzDir, "replay.c"))
 		cmd := exec.Command(bin, corpus)
 		cmd.Env = fuzzEnv()
 		out, err := cmd.CombinedOutput()
@@ -45,9 +52,8 @@ func TestHardeningFuzzConfig(t *testing.T) {
 
 	t.Run("libfuzzer", func(t *testing.T) {
 		clang := needTool(t, "clang", "clang libclang-rt-14-dev")
-		bin := hbuild(t, "fuzz-config", nil, clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, "fuzz-config"),
-			filepath.Join(fuzzDir, "fuzz_config.c"))
+		bin := hbuild(t, name, nil, clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
+			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, name), source)
 		seconds := 5
 		if s, err := strconv.Atoi(os.Getenv("CDAEMON_FUZZ_SECONDS")); err == nil {
 			seconds = s

@@ -374,33 +374,7 @@ func TestReadinessMessages(t *testing.T) {
 // sanitizers everywhere, fuzzed for CDAEMON_FUZZ_SECONDS with clang).
 func TestReadinessFuzzParser(t *testing.T) {
 	slow(t)
-	const dir = "testdata/notify"
-	corpus := filepath.Join(dir, "corpus")
-	t.Run("replay-gcc", func(t *testing.T) {
-		bin := hbuild(t, "fuzz-notify-replay", nil, "gcc", "-g", "-O1", "-fsanitize=address,undefined",
-			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, "fuzz-notify-replay"),
-			filepath.Join(dir, "fuzz_notify.c"), filepath.Join(fuzzDir, "replay.c"))
-		cmd := exec.Command(bin, corpus)
-		cmd.Env = fuzzEnv()
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "replaying the corpus:\n%s", out)
-	})
-	t.Run("libfuzzer", func(t *testing.T) {
-		clang := needTool(t, "clang", "clang libclang-rt-14-dev")
-		bin := hbuild(t, "fuzz-notify", nil, clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-			"-fno-sanitize-recover=all", "-o", filepath.Join(binDir, "fuzz-notify"), filepath.Join(dir, "fuzz_notify.c"))
-		seconds := "5"
-		if s := os.Getenv("CDAEMON_FUZZ_SECONDS"); s != "" {
-			seconds = s
-		}
-		cmd := exec.Command(bin, "-max_total_time="+seconds, "-timeout=10", "-print_final_stats=1",
-			"-print_funcs=0", "-artifact_prefix="+t.TempDir()+"/", t.TempDir(), corpus)
-		cmd.Env = fuzzEnv()
-		out, err := cmd.CombinedOutput()
-		reapSymbolizers()
-		require.NoError(t, err, "libFuzzer found a failing input:\n%s", out)
-		t.Logf("%s", lastLines(string(out), 6))
-	})
+	fuzzTarget(t, "fuzz-notify", "testdata/notify/fuzz_notify.c", "testdata/notify/corpus")
 }
 
 // After the launcher exited nobody binds the socket's name: the daemon's
