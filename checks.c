@@ -437,12 +437,12 @@ static int hex_run(const char *s, size_t n)
 
 void warn_go_run(void)
 {
-	char exe[PATH_MAX];
+	/* The path go run exec'd (always absolute), from the auxiliary
+	 * vector: no /proc read on every start. */
+	const char *exe = (const char *)getauxval(AT_EXECFN);
 	const char *where = NULL, *p;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
+	if (!exe || *exe != '/')
 		return;
-	exe[n] = 0;
 	const char *name = strrchr(exe, '/');
 	if ((p = strstr(exe, "/go-build")) && (p = strstr(p, "/exe/")) && p == name - 4)
 		where = "go run's temporary directory, which go run removes when this launcher returns";
