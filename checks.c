@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -354,6 +355,24 @@ const char *skip_reason(const struct config *c, int *declined)
  * started one), the daemon would inherit its locks held and never released.
  */
 
+/* Under qemu-user (see below), /proc/self/stat from its state field on;
+ * NULL on a real kernel (or if it cannot be read). */
+static const char *qemu_user_stat(void)
+{
+	static char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+	if (!p || p[1] != ' ' || !p[2] || isalpha((unsigned char)p[2]))
+		return NULL;
+	return p + 2;
+}
+
 /*
  * Under qemu-user (an arm64 image built and tested on amd64 CI through
  * binfmt) the task directory is the host's, and it lists qemu's own
@@ -382,28 +401,30 @@ static long own_threads(long host, int *emulated)
 	return threads > 0 ? threads : host - 1;
 }
 
-/* Under qemu-user (see above), /proc/self/stat from its state field on;
- * NULL on a real kernel (or if it cannot be read). */
-const char *qemu_user_stat(void)
+/*
+ * First ask the kernel, which reads nothing: unshare(CLONE_THREAD) is a
+ * no-op that succeeds only in a process with one thread (unshare(2):
+ * EINVAL if it has more), and changes nothing either way. So a plain
+ * start reads no /proc. Under qemu-user it fails with EINVAL for qemu's
+ * own thread (the host process is the one asked); a seccomp filter may
+ * refuse it (EPERM, ENOSYS). Only then is the task directory counted,
+ * as below, to tell qemu from a real second thread and to say how many.
+ */
+static int alone_said_kernel; /* unshare said one thread: a real kernel */
+
+int under_qemu_user(void)
 {
-	static char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
-	if (!p || p[1] != ' ' || !p[2] || isalpha((unsigned char)p[2]))
-		return NULL;
-	return p + 2;
+	return !alone_said_kernel && qemu_user_stat() != NULL;
 }
 
 void check_single_thread(void)
 {
 	struct stat st;
 	int emulated;
+	if (unshare(CLONE_THREAD) == 0) {
+		alone_said_kernel = 1;
+		return;
+	}
 	/* procfs gives a task directory 2 + (number of threads) links. */
 	if (stat("/proc/self/task", &st) < 0)
 		bail(CDAEMON_EX_SOFTWARE,

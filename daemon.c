@@ -136,7 +136,7 @@ int middle_can_share(void)
 	/* qemu-user makes a CLONE_VFORK child with fork: the launcher would
 	 * run on beside a middle that shares nothing, and so misread how its
 	 * daemon ended (TestCrossArchDaemonizes). */
-	if (qemu_user_stat())
+	if (under_qemu_user())
 		return 0;
 #ifndef CDAEMON_RSEQ_SIG
 	const struct rseq_head *r = rseq_area();

@@ -154,9 +154,9 @@ const char *name_of(const char *entry) CDAEMON_SYM(name_of);
 void refuse_secure_environment(void) CDAEMON_SYM(refuse_secure_environment);
 const char *skip_reason(const struct config *c, int *declined) CDAEMON_SYM(skip_reason);
 void check_single_thread(void) CDAEMON_SYM(check_single_thread);
-/* Running under qemu-user: its emulated /proc/self/stat from the state
- * field on, else NULL. */
-const char *qemu_user_stat(void) CDAEMON_SYM(qemu_user_stat);
+/* Running under qemu-user? After check_single_thread: 0 without a read
+ * where the kernel said the process has one thread. */
+int under_qemu_user(void) CDAEMON_SYM(under_qemu_user);
 void warn_go_run(void) CDAEMON_SYM(warn_go_run);
 
 /* config.c: step 2 (launcher) */

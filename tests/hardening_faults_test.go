@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -327,13 +328,15 @@ func TestHardeningSecondThreadRefused(t *testing.T) {
 	})
 }
 
-// Without /proc (a chroot or a container that did not mount it) the
-// threads before main cannot be counted, so forking cannot be known to be
-// safe: refused with 70 and a message saying /proc cannot be read, with
-// nothing forked or created, rather than daemonizing unchecked. The probe
-// runs in its own mount namespace (made private by os/exec) with an empty
-// tmpfs on /proc.
-func TestHardeningNoProcRefused(t *testing.T) {
+// Without /proc (a chroot or a container that did not mount it) a start
+// still knows the process has one thread: the kernel says so
+// (unshare(CLONE_THREAD) succeeds only then), so it daemonizes. With a
+// second thread the kernel says no, and only /proc/self/task could tell
+// how many and whether one is qemu-user's: refused with 70 and a message
+// saying /proc cannot be read, with nothing forked or created, rather
+// than daemonizing unchecked. The probe runs in its own mount namespace
+// (made private by os/exec) with an empty tmpfs on /proc.
+func TestHardeningNoProc(t *testing.T) {
 	attr := &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	try := exec.Command("/bin/sh", "-c", "mount -t tmpfs none /proc && test ! -e /proc/self")
 	try.SysProcAttr = attr
@@ -343,10 +346,23 @@ func TestHardeningNoProcRefused(t *testing.T) {
 		}
 		t.Skipf("cannot make a mount namespace with an empty /proc (needs root): %v %s", err, out)
 	}
+	t.Run("daemonizes", func(t *testing.T) {
+		r := LaunchOpts(t, probe, Opts{Attr: attr, Shell: "mount -t tmpfs none /proc || exit 99",
+			Env: []string{"CDAEMON=on", "CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}})
+		r.RequireStatus(t, 0)
+		assert.Empty(t, r.Stderr)
+		rep := r.ReadReport(t)
+		assert.True(t, rep.Info.Daemonized, "reason: %s", rep.Info.Reason)
+		assert.NotEqual(t, r.Launcher, rep.PID)
+		assert.Equal(t, strconv.Itoa(rep.PID), strings.TrimSpace(readFile(t, filepath.Join(r.Dir, "p.pid"))))
+		r.Stop(t, rep.PID)
+		requireNothingLeft(t, r)
+	})
+	shim := threadShim(t)
 	for _, mode := range []string{"auto", "on"} {
-		t.Run(mode, func(t *testing.T) {
+		t.Run("second thread/"+mode, func(t *testing.T) {
 			r := LaunchOpts(t, probe, Opts{Attr: attr, Shell: "mount -t tmpfs none /proc || exit 99",
-				Env: []string{"CDAEMON=" + mode, "CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}})
+				Env: []string{"LD_PRELOAD=" + shim, "CDAEMON=" + mode, "CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log"}})
 			r.RequireStatus(t, cdaemon.ExitSoftware)
 			requireOneClearLine(t, r.Stderr, "probe: cdaemon: cannot daemonize safely: /proc/self/task cannot be read",
 				"mount /proc", "CDAEMON=off")

@@ -461,6 +461,52 @@ func TestMainThreadLikePlainProcess(t *testing.T) {
 	r.Stop(t, rep.PID)
 }
 
+// A start reads nothing from /proc on its way to main unless a setting
+// asks for it: the thread count is the kernel's answer to
+// unshare(CLONE_THREAD), not /proc/self/task, and qemu-user is looked for
+// only where that answer was no. strace -f records every path that the
+// launcher, the middle and the daemon name, the daemon's until the
+// probe's own constructor runs after cdaemon's (its access of
+// PROBE_HOLD): what comes after is the program's.
+func TestStartReadsNoProc(t *testing.T) {
+	t.Parallel()
+	strace := needTool(t, "strace", "strace")
+	dir := t.TempDir()
+	trace, marker := filepath.Join(dir, "trace"), filepath.Join(dir, "no-hold")
+	r := Spawn(t, strace, Opts{
+		Args: []string{"-f", "-qq", "-o", trace, "-e", "trace=%file", probe},
+		Env:  []string{"CDAEMON=on", "CDAEMON_PIDFILE=p.pid", "CDAEMON_LOG=log", "PROBE_HOLD=" + marker},
+	})
+	rep := r.ReadReport(t)
+	require.True(t, rep.Info.Daemonized, "reason: %s", rep.Info.Reason)
+	r.Kill(t)
+
+	ours := map[string]bool{} // pids seen before the daemon reached the marker
+	var procs []string
+	ended := false
+	for _, line := range strings.Split(readFile(t, trace), "\n") {
+		pid, call, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if !ended {
+			ours[pid] = true
+		}
+		if !ours[pid] || ended && pid == strconv.Itoa(rep.PID) {
+			continue
+		}
+		if strings.Contains(call, strconv.Quote(marker)) {
+			ended = true
+			continue
+		}
+		if strings.Contains(call, `"/proc`) {
+			procs = append(procs, line)
+		}
+	}
+	require.True(t, ended, "the daemon's constructor never ended in the trace:\n%s", readFile(t, trace))
+	assert.Empty(t, procs, "paths in /proc named before main")
+}
+
 // 6, on a kernel without close_range (before 5.9): the daemon still closes
 // every inherited descriptor, one above the descriptor limit included (a
 // parent can lower its soft limit after opening it), by walking
