@@ -27,7 +27,6 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "internal.h"
@@ -94,6 +93,7 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 #define CDAEMON_RSEQ_SIG 0xf1401073
 #endif
 
+/* What the middle may use: bail formats into buffers of 8 KiB and more. */
 #define MIDDLE_STACK (64 * 1024)
 
 static int shared_middle; /* this start's middle shares the launcher's memory */
@@ -165,22 +165,24 @@ static int shared_middle_main(void *arg)
 }
 
 /* In the launcher: make the middle sharing our memory, and return its pid
- * once it has exited (-1 and errno if it could not be made). */
+ * once it has exited (-1 and errno if it could not be made).
+ *
+ * The middle's stack is an array in this frame, on the launcher's own
+ * stack, as musl's posix_spawn does it: the launcher does not run while
+ * the middle does (CLONE_VFORK), the pages at the top of the array are
+ * most often resident already, and no mapping is made, protected and
+ * removed on every start. The daemon, forked on it, leaves it for
+ * fork_middle's frame above; what it then calls overwrites it. */
 pid_t clone_middle(const sigset_t *stop, const int pipefd[2])
 {
 	struct middle_args arg = { stop, pipefd };
-	char *stack = mmap(NULL, MIDDLE_STACK, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -1;
-	mprotect(stack, 4096, PROT_NONE); /* a guard page below it */
+	char stack[MIDDLE_STACK] __attribute__((aligned(16)));
 	shared_middle = 1;
-	pid_t pid = clone(shared_middle_main, stack + MIDDLE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
+	pid_t pid = clone(shared_middle_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
 	int e = errno;
 	shared_middle = 0;
 	forked = 0; /* the middle set them for the daemon */
 	status_fd = -1;
-	munmap(stack, MIDDLE_STACK);
 	errno = e;
 	return pid;
 }
@@ -371,7 +373,8 @@ void become_daemon(const struct config *c, const struct files *f)
 	drop_privileges(c); /* 8a */
 	reset_signals();
 	strip_environment();
-	pidfile.dirfd = pidfile.wfd = -1; /* closed with the inherited descriptors */
+	if (pidfile.dirfd >= 0 || pidfile.wfd >= 0) /* closed with the inherited descriptors */
+		pidfile.dirfd = pidfile.wfd = -1;   /* (a write would copy the page for nothing) */
 	cdaemon_state.daemonized = 1;
 	cdaemon_state.status_fd = status_fd;
 }
