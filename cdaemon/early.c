@@ -424,46 +424,66 @@ static long read_pid(const char *path, const struct stat *st)
 	return pid > 0 && pid <= INT_MAX ? pid : 0;
 }
 
+/* An entry of getdents64(2)'s buffer (struct linux_dirent64). */
+struct dirent_entry {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+/* Is this fdinfo text a flock's (a line "lock:\t1: FLOCK  ADVISORY  WRITE
+ * 4242 fe:00:9977989 0 EOF")? */
+static int shows_flock(char *info)
+{
+	for (char *line = info; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (!strncmp(line, "lock:", 5) && memmem(line, len, " FLOCK ", 7))
+			return 1;
+	}
+	return 0;
+}
+
 /* control.go's holdsErr: does process pid have a descriptor on the file
  * dev:ino whose fdinfo shows a flock? -1 if its descriptors cannot be
- * listed (gone, or another user's), with errno. */
+ * listed (gone, or another user's), with errno. The descriptors are read
+ * with getdents64 into a buffer on the stack and each is looked up
+ * relative to the open /proc/PID/fd: one path component a descriptor,
+ * no allocation (a stop's time goes mostly here). */
 static int holds(long pid, dev_t dev, ino_t ino)
 {
-	char dir[64], path[384], info[4096];
-	snprintf(dir, sizeof dir, "/proc/%ld/fd", pid);
-	DIR *d = opendir(dir);
-	if (!d)
+	char path[64], info[4096];
+	char buf[4096] __attribute__((aligned(8)));
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
 		return -1;
 	int found = 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d))) {
-		struct stat st;
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (stat(path, &st) < 0 || st.st_dev != dev || st.st_ino != ino)
-			continue;
-		snprintf(path, sizeof path, "/proc/%ld/fdinfo/%s", pid, e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		size_t got = 0;
-		ssize_t n;
-		while (got < sizeof info - 1 && (n = read(fd, info + got, sizeof info - 1 - got)) > 0)
-			got += n;
-		close(fd);
-		info[got] = 0;
-		/* lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:9977989 0 EOF */
-		for (char *line = info; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-			char *end = strchr(line, '\n');
-			size_t len = end ? (size_t)(end - line) : strlen(line);
-			if (!strncmp(line, "lock:", 5) && memmem(line, len, " FLOCK ", 7)) {
-				found = 1;
-				break;
-			}
+	long n;
+	while (!found && (n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+		for (long off = 0; !found && off < n;) {
+			const struct dirent_entry *e = (const struct dirent_entry *)(buf + off);
+			struct stat st;
+			off += e->reclen;
+			if (e->name[0] == '.' || fstatat(dir, e->name, &st, 0) < 0 || st.st_dev != dev ||
+			    st.st_ino != ino)
+				continue;
+			snprintf(path, sizeof path, "/proc/%ld/fdinfo/%s", pid, e->name);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			size_t got = 0;
+			ssize_t r;
+			while (got < sizeof info - 1 && (r = read(fd, info + got, sizeof info - 1 - got)) > 0)
+				got += r;
+			close(fd);
+			info[got] = 0;
+			found = shows_flock(info);
 		}
 	}
-	closedir(d);
+	close(dir);
 	return found;
 }
 
