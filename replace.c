@@ -13,8 +13,9 @@
  * the old daemon signalled through its pidfd (CDAEMON_REPLACE_SIGNAL,
  * SIGTERM by default) and waited for (CDAEMON_TIMEOUT, then SIGKILL).
  * Until then the old daemon is not touched: a start that fails leaves it
- * serving on its sockets, holding its lock and named in the pidfile, and
- * replace_note says so.
+ * serving on its sockets, holding its lock and named in the pidfile (unless
+ * the pidfile was gone by the time it was opened: this start made one, and
+ * its failure removes it), and replace_note says which.
  *
  * Runs in: the launcher only, as the starting user: replace_take in step
  * 5, before the pidfile and the listeners (nothing is created before it
@@ -356,7 +357,9 @@ int replace_listener(int i)
 	return fd;
 }
 
-/* On every failure of a replacing start: the old daemon was left alone. */
+/* On every failure of a replacing start: the old daemon was left alone.
+ * Its pidfile too, unless it was gone when pidfile_open came to it: then
+ * this start created one, which the failure removes (created.c). */
 void replace_note(void)
 {
 	if (!replacing)
@@ -364,6 +367,10 @@ void replace_note(void)
 	struct pollfd p = { .fd = old.pidfd, .events = POLLIN };
 	if (poll(&p, 1, 0) == 1)
 		say("the daemon being replaced (pid %d) exited meanwhile", (int)replacing);
+	else if (pidfile.created)
+		say("the daemon being replaced (pid %d) is still running: it keeps its sockets and its "
+		    "lock; %s was missing, and the one this start made is removed",
+		    (int)replacing, quote(old.pidfile));
 	else
 		say("the daemon being replaced (pid %d) is still running: it keeps its sockets and its "
 		    "lock, and %s still names it",

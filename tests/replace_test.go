@@ -440,6 +440,42 @@ func TestReplaceInterruptedLeavesOldServing(t *testing.T) {
 	requireUntouched(t, s, old, ino)
 }
 
+// A pidfile removed while the replacement starts (after the old daemon
+// was found, before the pidfile is opened: an LD_PRELOAD gate on the
+// new log's open holds the launcher there) is created by this start,
+// and removed again when the new instance fails. The launcher then does
+// not claim the pidfile still names the old daemon: it says it was
+// missing. The old daemon serves on, holding its lock.
+func TestReplaceFailureWithPidfileGone(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	_, old := s.start(t)
+	ino := listening(t, s.port)
+	gate := filepath.Join(t.TempDir(), "gate")
+	log := filepath.Join(s.dir, "replacing.log")
+	r := Spawn(t, httpd(t), Opts{Dir: s.dir, Args: []string{"-exit", "3"},
+		Env: s.env("CDAEMON_REPLACE=on", "CDAEMON_LOG="+log, "LD_PRELOAD="+faultShim(t),
+			"HFAULT=open:launcher:gate="+gate+":replacing.log")})
+	eventually(t, "the launcher at the log's open", func() bool {
+		_, err := os.Stat(gate + ".reached")
+		return err == nil
+	})
+	require.NoError(t, os.Remove(s.pidfile))
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	r.Wait(t)
+	r.RequireStatus(t, 3)
+	assert.Contains(t, r.Stderr, "exited with status 3 before it was ready")
+	assert.Contains(t, r.Stderr, fmt.Sprintf("the daemon being replaced (pid %d) is still running", old.PID))
+	assert.NotContains(t, r.Stderr, "still names it")
+	assert.Contains(t, r.Stderr, fmt.Sprintf("%q was missing, and the one this start made is removed", s.pidfile))
+	assert.NoFileExists(t, s.pidfile, "the pidfile this start made is removed")
+	r.RequireGone(t)
+	requireAlive(t, old.PID)
+	requireLockHolder(t, s.pidfile, old.PID)
+	assert.Equal(t, ino, listening(t, s.port), "the same socket listens")
+	assert.Equal(t, fmt.Sprintf("%d\n", old.PID), httpGet(t, "tcp", s.addr()))
+}
+
 // Bad settings are refused (64) before anything is looked at.
 func TestReplaceValues(t *testing.T) {
 	t.Parallel()
