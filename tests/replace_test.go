@@ -415,7 +415,8 @@ func TestReplaceFailureLeavesOldServing(t *testing.T) {
 			r := s.replace(t, env, tc.args...)
 			r.RequireStatus(t, tc.status)
 			assert.Contains(t, r.Stderr, tc.says)
-			assert.Contains(t, r.Stderr, fmt.Sprintf("the daemon being replaced (pid %d) is still running", old.PID))
+			assert.Contains(t, r.Stderr, fmt.Sprintf("the daemon being replaced (pid %d) is still running: "+
+				"it keeps its sockets and its lock, and %q still names it", old.PID, s.pidfile))
 			r.RequireGone(t)
 			requireUntouched(t, s, old, ino)
 			l.requireClean(t)

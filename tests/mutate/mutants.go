@@ -325,4 +325,10 @@ var mutants = []mutant{
 	{name: "replace: the ptrace-access check skipped", file: "replace.c",
 		old: "check_access(pid, c->pidfile);", new: "(void)check_access;",
 		tests: []string{"TestReplacePermissions", "TestReplaceNeedsPidfdGetfd"}},
+	{name: "replace: a failure says the pidfile it made and removed still names the old daemon", file: "replace.c",
+		old: "else if (pidfile.created)", new: "else if (0)",
+		tests: []string{"TestReplaceFailureWithPidfileGone"}},
+	{name: "replace: a failure says the old daemon's untouched pidfile was missing", file: "replace.c",
+		old: "else if (pidfile.created)", new: "else if (1)",
+		tests: []string{"TestReplaceFailureLeavesOldServing"}},
 }
