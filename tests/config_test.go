@@ -120,7 +120,7 @@ func TestBadValues(t *testing.T) {
 func TestGoodValues(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		entry      string
+		entry      string // the setting, then any it needs besides, space-separated
 		mode, wait string
 		root       bool // a privilege setting only root may make
 	}{
@@ -131,6 +131,18 @@ func TestGoodValues(t *testing.T) {
 		{"CDAEMON_TIMEOUT=1m30s", "auto", "start", false}, {"CDAEMON_TIMEOUT=1.5h", "auto", "start", false},
 		{"CDAEMON_TIMEOUT=1.s", "auto", "start", false}, {"CDAEMON_TIMEOUT=24h", "auto", "start", false},
 		{"CDAEMON_UMASK=0", "auto", "start", false}, {"CDAEMON_UMASK=777", "auto", "start", false},
+		// Replacement: on needs a pidfile; with no daemon holding it the
+		// start is an ordinary one. The signal is only used by a replacement.
+		{"CDAEMON_REPLACE=on CDAEMON_PIDFILE=p.pid", "auto", "start", false},
+		{"CDAEMON_REPLACE=Yes CDAEMON_PIDFILE=p.pid CDAEMON_WAIT=ready", "auto", "ready", false},
+		{"CDAEMON_REPLACE=1 CDAEMON=on CDAEMON_PIDFILE=p.pid", "on", "start", false},
+		{"CDAEMON_REPLACE=off", "auto", "start", false}, {"CDAEMON_REPLACE=FALSE", "auto", "start", false},
+		{"CDAEMON_REPLACE=0 CDAEMON_WAIT=none", "auto", "none", false},
+		{"CDAEMON_REPLACE_SIGNAL=TERM", "auto", "start", false}, {"CDAEMON_REPLACE_SIGNAL=SIGINT", "auto", "start", false},
+		{"CDAEMON_REPLACE_SIGNAL=QUIT", "auto", "start", false}, {"CDAEMON_REPLACE_SIGNAL=SIGHUP", "auto", "start", false},
+		{"CDAEMON_REPLACE_SIGNAL=USR1", "auto", "start", false}, {"CDAEMON_REPLACE_SIGNAL=SIGUSR2", "auto", "start", false},
+		{"CDAEMON_REPLACE_SIGNAL=WINCH", "auto", "start", false},
+		{"CDAEMON_REPLACE_SIGNAL=SIGKILL CDAEMON_REPLACE=on CDAEMON_PIDFILE=p.pid", "auto", "start", false},
 		// Privileges, limits and scheduling (as root; the drop to root is a no-op).
 		{"CDAEMON_NO_NEW_PRIVS=off", "auto", "start", true}, {"CDAEMON_NO_NEW_PRIVS=YES", "auto", "start", true},
 		{"CDAEMON_CORE=0", "auto", "start", true}, {"CDAEMON_NICE=-20", "auto", "start", true},
@@ -145,12 +157,13 @@ func TestGoodValues(t *testing.T) {
 			if tc.root {
 				needRoot(t)
 			}
-			r := Launch(t, probe, []string{tc.entry}, "-ready", "-exit-after-ready")
+			r := Launch(t, probe, strings.Fields(tc.entry), "-ready", "-exit-after-ready")
 			r.RequireStatus(t, 0)
 			rep := r.ReadReport(t)
 			assert.Equal(t, tc.mode, rep.Info.Mode)
 			assert.Equal(t, tc.wait, rep.Info.Wait)
 			assert.Equal(t, tc.mode != "off", rep.Info.Daemonized)
+			assert.Zero(t, rep.Info.ReplacedPID, "nothing to replace: an ordinary start")
 		})
 	}
 }
