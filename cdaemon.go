@@ -192,7 +192,7 @@ import (
 const (
 	ExitFail        = 1  // the program called Fail, or the wait for the wait point timed out
 	ExitUsage       = 64 // invalid CDAEMON_* value
-	ExitSoftware    = 70 // cannot run safely (threads before main, no /proc to count them, the constructor never ran), or the daemon broke the status protocol
+	ExitSoftware    = 70 // cannot run safely (threads before main, or more than one and no /proc to count them; the constructor never ran), or the daemon broke the status protocol
 	ExitOSErr       = 71 // fork, setsid, pipe or dup2 failed
 	ExitNoUser      = 67 // CDAEMON_USER or CDAEMON_GROUP is not in the user database
 	ExitUnavailable = 69 // a daemon or a setting was asked for where the constructor does not exist (not Linux, or built without cgo); or CDAEMON_REPLACE on a kernel without pidfd_open or pidfd_getfd (before Linux 5.6)
