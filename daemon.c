@@ -48,7 +48,7 @@
  *   launcher, in clone_middle: asleep in the kernel until the middle
  *     exits. When it wakes it resets what the middle wrote for the daemon
  *     (forked, status_fd): those are the launcher's too.
- *   shared middle (shared_middle_main, run_middle): runs in the
+ *   shared middle (shared_middle_main, middle): runs in the
  *     launcher's memory, on its own stack, with the launcher's thread
  *     control block (so its errno is the launcher's, and the tid glibc
  *     keeps there is the launcher's). It may write only what the daemon
@@ -96,8 +96,9 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 /* What the middle may use: bail formats into buffers of 8 KiB and more. */
 #define MIDDLE_STACK (64 * 1024)
 
-static int shared_middle; /* this start's middle shares the launcher's memory */
-void *daemon_jmp[5];      /* __builtin_setjmp's buffer: fork_middle's frame */
+void *daemon_jmp[5]; /* __builtin_setjmp's buffer: fork_middle's frame */
+
+static void middle(const sigset_t *stop, int shared);
 
 /* The start of struct rseq (linux/rseq.h): what glibc and the kernel
  * read when a thread registers. */
@@ -160,7 +161,7 @@ static int shared_middle_main(void *arg)
 	forked = 1;
 	status_fd = m->pipefd[1];
 	close(m->pipefd[0]); /* the middle's own copy of the descriptor table */
-	run_middle(m->stop); /* returns in the daemon only */
+	middle(m->stop, 1); /* returns in the daemon only */
 	__builtin_longjmp(daemon_jmp, 1);
 }
 
@@ -177,10 +178,8 @@ pid_t clone_middle(const sigset_t *stop, const int pipefd[2])
 {
 	struct middle_args arg = { stop, pipefd };
 	char stack[MIDDLE_STACK] __attribute__((aligned(16)));
-	shared_middle = 1;
 	pid_t pid = clone(shared_middle_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
 	int e = errno;
-	shared_middle = 0;
 	forked = 0; /* the middle set them for the daemon */
 	status_fd = -1;
 	errno = e;
@@ -211,7 +210,13 @@ void restore_rseq(void)
  * terminal by opening one. Its failures reach the launcher through bail.
  */
 
-void run_middle(const sigset_t *stop)
+/* shared: this middle shares the launcher's memory, and so forks the
+ * daemon with _Fork. It is an argument, not a static variable set around
+ * clone(): glibc declares clone leaf (__THROW), so the compiler takes it
+ * that clone calls nothing of this file back and drops such a store (it
+ * did: every shared middle called fork(), ran the program's fork
+ * handlers in the launcher's memory, and took libc's locks there). */
+static void middle(const sigset_t *stop, int shared)
 {
 	char pid_text[16];
 	if (setsid() < 0)
@@ -223,7 +228,7 @@ void run_middle(const sigset_t *stop)
 	 * kept pending, not ignored, and would kill the daemon at its reset. */
 	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_UNBLOCK, stop, NULL);
-	pid_t pid = shared_middle ? _Fork() : fork();
+	pid_t pid = shared ? _Fork() : fork();
 	if (pid < 0)
 		bail(CDAEMON_EX_OSERR, "fork: %s", strerror(errno));
 	if (pid == 0)
@@ -244,6 +249,12 @@ void run_middle(const sigset_t *stop)
 		bail(CDAEMON_EX_OSERR, "status pipe: cannot report the daemon's pid: %s", strerror(e));
 	}
 	_exit(0);
+}
+
+/* The middle made by fork(). */
+void run_middle(const sigset_t *stop)
+{
+	middle(stop, 0);
 }
 
 /* ---------------------------------------------------------------------

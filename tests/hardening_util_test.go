@@ -56,6 +56,13 @@ func faultShim(t *testing.T) string {
 		"-o", filepath.Join(binDir, "fault.so"), "testdata/hardening/shim/fault.c", "-ldl")
 }
 
+// atforkShim builds the LD_PRELOAD shim that logs the fork handlers that
+// run (testdata/hardening/shim/atfork.c) to $SHIM_ATFORK_LOG.
+func atforkShim(t *testing.T) string {
+	return hbuild(t, "atfork.so", nil, "gcc", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+		"-pthread", "-o", filepath.Join(binDir, "atfork.so"), "testdata/hardening/shim/atfork.c")
+}
+
 func threadShim(t *testing.T) string {
 	return hbuild(t, "thread.so", nil, "gcc", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
 		"-pthread", "-o", filepath.Join(binDir, "thread.so"), "testdata/hardening/shim/thread.c")

@@ -461,6 +461,34 @@ func TestMainThreadLikePlainProcess(t *testing.T) {
 	r.Stop(t, rep.PID)
 }
 
+// The middle that shares the launcher's memory forks the daemon with
+// _Fork, so no fork handler runs (pthread_atfork's: a preloaded malloc's
+// or tracer's, which take their locks and write their state), neither in
+// the middle, where it would run in the launcher's memory, nor in the
+// daemon. A preloaded shim logs every handler that runs; a shell that
+// forks with the shim loaded shows it logs.
+func TestMiddleRunsNoForkHandlers(t *testing.T) {
+	t.Parallel()
+	shim := atforkShim(t)
+	dir := t.TempDir()
+	control := filepath.Join(dir, "control")
+	sh := exec.Command("/bin/sh", "-c", "(/bin/true)") // a subshell: fork(), not vfork
+	sh.Env = append(os.Environ(), "LD_PRELOAD="+shim, "SHIM_ATFORK_LOG="+control)
+	require.NoError(t, sh.Run())
+	require.Contains(t, readFile(t, control), "child ", "the shim logs a fork's handlers")
+
+	log := filepath.Join(dir, "log")
+	r := Launch(t, probe, []string{"CDAEMON=on", "LD_PRELOAD=" + shim, "SHIM_ATFORK_LOG=" + log})
+	r.RequireStatus(t, 0)
+	rep := r.ReadReport(t)
+	require.True(t, rep.Info.Daemonized, "reason: %s", rep.Info.Reason)
+	r.Stop(t, rep.PID)
+	_, err := os.Stat(log)
+	if err == nil {
+		t.Errorf("fork handlers ran while daemonizing:\n%s", readFile(t, log))
+	}
+}
+
 // A start reads nothing from /proc on its way to main unless a setting
 // asks for it: the thread count is the kernel's answer to
 // unshare(CLONE_THREAD), not /proc/self/task, and qemu-user is looked for
