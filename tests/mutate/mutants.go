@@ -11,7 +11,7 @@ var mutants = []mutant{
 		old: "if (setsid() < 0)", new: "if (0)",
 		tests: []string{"TestDaemonIsDetached", "TestSurvivesTerminalHangup", "TestPtyNotAcquired"}},
 	{name: "no second fork: the middle is the daemon", file: "daemon.c",
-		old: "pid_t pid = shared_middle ? _Fork() : fork();", new: "pid_t pid = 0;",
+		old: "pid_t pid = shared ? _Fork() : fork();", new: "pid_t pid = 0;",
 		tests: []string{"TestDaemonIsDetached", "TestPtyNotAcquired"}},
 	{name: "the daemon of a middle that shared memory does not register rseq again", file: "cdaemon.c",
 		old: "restore_rseq(); /* the daemon", new: "/* restore_rseq(); the daemon",
