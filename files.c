@@ -239,16 +239,6 @@ static int open_target(const char *var, const char *path, int flags, mode_t mode
 	return fd;
 }
 
-/* /dev/null, for the stdio that has no target: the kernel's device, which
- * only root can replace, so none of the rules above apply: one open. */
-static int open_null(void)
-{
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		bail(CDAEMON_EX_CANTCREAT, "/dev/null: cannot open /dev/null: %s", strerror(errno));
-	return fd;
-}
-
 void open_stdio(const struct config *c, struct files *f)
 {
 	const char *out = c->out ? c->out : c->log;
@@ -257,7 +247,7 @@ void open_stdio(const struct config *c, struct files *f)
 	const int wflags = O_WRONLY | O_APPEND | O_CREAT;
 
 	if (!c->in || !out || !err)
-		null = open_null();
+		null = open_target("/dev/null", "/dev/null", O_RDWR, 0);
 	f->in = c->in ? open_target("CDAEMON_STDIN", c->in, O_RDONLY, 0) : null;
 	f->out = out ? open_target(c->out ? "CDAEMON_STDOUT" : "CDAEMON_LOG", out, wflags, 0640)
 		     : null;
