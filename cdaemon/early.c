@@ -47,6 +47,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,6 +467,8 @@ static int holds(long pid, dev_t dev, ino_t ino)
 		for (long off = 0; !found && off < n;) {
 			const struct dirent_entry *e = (const struct dirent_entry *)(buf + off);
 			struct stat st;
+			if (e->reclen <= offsetof(struct dirent_entry, name) || e->reclen > n - off)
+				break; /* not what the kernel writes: stop, found or not */
 			off += e->reclen;
 			if (e->name[0] == '.' || fstatat(dir, e->name, &st, 0) < 0 || st.st_dev != dev ||
 			    st.st_ino != ino)
