@@ -1,8 +1,9 @@
 /*
  * atfork.c: an LD_PRELOAD shim whose constructor, which runs before the
  * main program's, registers fork handlers, as a malloc replacement or a
- * tracing library does. Each handler that runs appends a line "prepare
- * PID", "parent PID" or "child PID" to the file $SHIM_ATFORK_LOG. fork()
+ * tracing library does. It appends "loaded PID" to the file
+ * $SHIM_ATFORK_LOG when a process loads it, and each handler that runs a
+ * line "prepare PID", "parent PID" or "child PID". fork()
  * runs them; _Fork and clone do not, and a middle process that shares
  * the launcher's memory must not run them: they take locks and write
  * state there (daemon.c).
@@ -34,5 +35,6 @@ static void child(void) { note("child"); }
 
 __attribute__((constructor)) static void register_handlers(void)
 {
+	note("loaded");
 	pthread_atfork(prepare, parent, child);
 }
